@@ -1,0 +1,83 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Connection options shared by every Kubernetes module (code: module_utils/k8s/args.py)."""
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    DOCUMENTATION = r"""
+options:
+  kubeconfig:
+    description:
+      - Path to a kubeconfig file (a C(:)-separated list is merged, first wins), or the kubeconfig as a dict.
+      - When neither this nor O(host) is given, E(KUBECONFIG) and then C(~/.kube/config) are used.
+      - Can also be set with E(K8S_AUTH_KUBECONFIG).
+    type: raw
+  context:
+    description:
+      - The kubeconfig context to use; defaults to the kubeconfig's current-context.
+      - Can also be set with E(K8S_AUTH_CONTEXT).
+    type: str
+  host:
+    description:
+      - API server URL, overriding the kubeconfig's. Can also be set with E(K8S_AUTH_HOST).
+    type: str
+  api_key:
+    description:
+      - Bearer token for the API server. Can also be set with E(K8S_AUTH_API_KEY).
+    type: str
+  validate_certs:
+    description:
+      - Whether to verify the API server's TLS certificate; defaults to the kubeconfig's setting (verify).
+      - Can also be set with E(K8S_AUTH_VERIFY_SSL).
+    type: bool
+    aliases: [verify_ssl]
+  ca_cert:
+    description:
+      - CA certificate file that signed the API server's certificate. Can also be set with E(K8S_AUTH_SSL_CA_CERT).
+    type: path
+    aliases: [ssl_ca_cert]
+  client_cert:
+    description:
+      - Client certificate file. Can also be set with E(K8S_AUTH_CERT_FILE).
+    type: path
+    aliases: [cert_file]
+  client_key:
+    description:
+      - Client key file. Can also be set with E(K8S_AUTH_KEY_FILE).
+    type: path
+    aliases: [key_file]
+  request_timeout:
+    description:
+      - Seconds each API request may take.
+    type: float
+    default: 30
+"""
+
+    WAIT = r"""
+options:
+  wait:
+    description:
+      - Whether to wait until the change has taken effect (for example the rollout is complete).
+    type: bool
+    default: true
+  wait_timeout:
+    description:
+      - Seconds to wait at most; the wait uses a monotonic deadline and reports how long it took.
+    type: int
+    default: 300
+  wait_sleep:
+    description:
+      - Seconds between checks while waiting.
+    type: float
+    default: 1
+"""
+
+    INCIDENT_DIR = r"""
+options:
+  incident_dir:
+    description:
+      - Incident workspace directory (one per incident id, shared with the roles' timeline and evidence).
+      - When set, everything the module replaces is also written there (mode 0600) so it can be restored.
+    type: path
+"""

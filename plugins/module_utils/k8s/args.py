@@ -1,0 +1,36 @@
+"""Argument specs shared by every Kubernetes module (documented once in
+doc_fragments/k8s_auth.py and doc_fragments/k8s_wait.py)."""
+from __future__ import annotations
+
+from ansible.module_utils.basic import env_fallback
+
+K8S_AUTH_ARG_SPEC = dict(
+    kubeconfig=dict(type="raw", fallback=(env_fallback, ["K8S_AUTH_KUBECONFIG"])),
+    context=dict(type="str", fallback=(env_fallback, ["K8S_AUTH_CONTEXT"])),
+    host=dict(type="str", fallback=(env_fallback, ["K8S_AUTH_HOST"])),
+    api_key=dict(type="str", no_log=True, fallback=(env_fallback, ["K8S_AUTH_API_KEY"])),
+    validate_certs=dict(type="bool", aliases=["verify_ssl"], fallback=(env_fallback, ["K8S_AUTH_VERIFY_SSL"])),
+    ca_cert=dict(type="path", aliases=["ssl_ca_cert"], fallback=(env_fallback, ["K8S_AUTH_SSL_CA_CERT"])),
+    client_cert=dict(type="path", aliases=["cert_file"], fallback=(env_fallback, ["K8S_AUTH_CERT_FILE"])),
+    client_key=dict(type="path", aliases=["key_file"], no_log=False, fallback=(env_fallback, ["K8S_AUTH_KEY_FILE"])),
+    request_timeout=dict(type="float", default=30),
+)
+
+K8S_WAIT_ARG_SPEC = dict(
+    wait=dict(type="bool", default=True),
+    wait_timeout=dict(type="int", default=300),
+    wait_sleep=dict(type="float", default=1),
+)
+
+INCIDENT_DIR_ARG_SPEC = dict(
+    incident_dir=dict(type="path"),
+)
+
+
+def k8s_spec(*specs, **extra):
+    """Compose the connection options with other specs and module options."""
+    out = dict(K8S_AUTH_ARG_SPEC)
+    for spec in specs:
+        out.update(spec)
+    out.update(extra)
+    return out

@@ -1,0 +1,201 @@
+"""One HTTP client for the Kubernetes API: typed paths, pagination,
+server-side dry run, concurrency for independent reads, and errors that say
+whether the server was unreachable or refused."""
+from __future__ import annotations
+
+import json
+import random
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+
+from ansible_collections.mataresit.emergency.plugins.module_utils.errors import (
+    ApiError, ConflictError, NotFoundError, UnreachableError,
+)
+from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import resources
+from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.connection import connection_from_params
+
+FIELD_MANAGER = "mataresit-emergency"
+PATCH_TYPES = {
+    "merge": "application/merge-patch+json",
+    "strategic": "application/strategic-merge-patch+json",
+    "json": "application/json-patch+json",
+    "apply": "application/apply-patch+yaml",
+}
+RETRY_STATUSES = {429, 500, 502, 503, 504}
+
+
+def _status_message(response):
+    try:
+        body = response.json()
+        if isinstance(body, dict) and body.get("message"):
+            return body["message"], body.get("reason")
+    except ValueError:
+        pass
+    return (response.text or response.reason_phrase).strip()[:300], None
+
+
+class K8sClient:
+    """Thin synchronous client; safe to share between threads."""
+
+    def __init__(self, connection, transport=None, max_workers=8, retries=3):
+        self.connection = connection
+        self.max_workers = max_workers
+        self.retries = retries
+        self.requests = 0
+        self._http = httpx.Client(
+            base_url=connection.server,
+            verify=connection.verify,
+            headers={"Accept": "application/json", "User-Agent": "mataresit.emergency", **connection.headers},
+            timeout=httpx.Timeout(connection.timeout, connect=min(connection.timeout, 10.0)),
+            limits=httpx.Limits(max_connections=max_workers * 2, max_keepalive_connections=max_workers * 2),
+            transport=transport,
+        )
+
+    @classmethod
+    def from_params(cls, params, module=None, transport=None):
+        """Client from module params; registers derived secrets with the module's no_log_values."""
+        conn = connection_from_params(params)
+        if module is not None:
+            module.no_log_values.update(conn.secrets)
+        return cls(conn, transport=transport)
+
+    def close(self):
+        self._http.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- requests -----------------------------------------------------------
+    def request(self, method, path, params=None, body=None, content_type=None, raw=False, timeout=None):
+        headers = {}
+        content = None
+        if body is not None:
+            headers["Content-Type"] = content_type or "application/json"
+            content = body if isinstance(body, (bytes, str)) else json.dumps(body)
+        attempts = self.retries if method == "GET" else 1
+        for attempt in range(1, attempts + 1):
+            self.requests += 1
+            try:
+                response = self._http.request(method, path, params=params, content=content, headers=headers,
+                                              timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT)
+            except httpx.TransportError as exc:
+                if attempt < attempts and isinstance(exc, (httpx.ConnectError, httpx.ReadError)):
+                    self._backoff(attempt, None)
+                    continue
+                raise UnreachableError(
+                    f"the Kubernetes API server at {self.connection.server} is unreachable "
+                    f"({type(exc).__name__}: {exc or 'no detail'}); check that the cluster is up and the "
+                    "kubeconfig/context points at it"
+                ) from exc
+            if response.status_code in RETRY_STATUSES and attempt < attempts:
+                self._backoff(attempt, response.headers.get("Retry-After"))
+                continue
+            break
+        if response.status_code >= 400:
+            self._raise(response, method, path)
+        if raw:
+            return response.text
+        if not response.content:
+            return {}
+        return response.json()
+
+    @staticmethod
+    def _backoff(attempt, retry_after):
+        try:
+            delay = float(retry_after)
+        except (TypeError, ValueError):
+            delay = min(4.0, 0.2 * 2 ** attempt) * random.uniform(0.5, 1.0)
+        time.sleep(min(delay, 10.0))
+
+    def _raise(self, response, method, path):
+        message, reason = _status_message(response)
+        status = response.status_code
+        if status == 401:
+            msg = f"the API server rejected the credentials (401 Unauthorized): check the token or client certificate of context '{self.connection.context_name}'"
+        elif status == 403:
+            msg = f"permission denied (403 Forbidden): {message}"
+        else:
+            msg = f"{message} ({status} {reason or response.reason_phrase})"
+        cls = NotFoundError if status == 404 else ConflictError if status == 409 else ApiError
+        raise cls(msg, status=status, reason=reason or response.reason_phrase, method=method, path=path)
+
+    def get(self, path, params=None):
+        return self.request("GET", path, params=params)
+
+    def get_or_none(self, path, params=None):
+        try:
+            return self.get(path, params=params)
+        except NotFoundError:
+            return None
+
+    def iter_list(self, path, label_selector=None, field_selector=None, page_size=500):
+        """Yield the items of a list, page by page (limit / continue)."""
+        params = {"limit": page_size}
+        if label_selector:
+            params["labelSelector"] = label_selector
+        if field_selector:
+            params["fieldSelector"] = field_selector
+        while True:
+            page = self.get(path, params=params)
+            yield from page.get("items") or []
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                return
+            params = dict(params, **{"continue": token})
+
+    def list(self, path, **kwargs):
+        return list(self.iter_list(path, **kwargs))
+
+    def create(self, path, body, dry_run=False):
+        return self.request("POST", path, params=self._write_params(dry_run), body=body)
+
+    def replace(self, path, body, dry_run=False):
+        return self.request("PUT", path, params=self._write_params(dry_run), body=body)
+
+    def patch(self, path, body, patch_type="merge", dry_run=False, force=False):
+        params = self._write_params(dry_run)
+        if patch_type == "apply":
+            params["force"] = "true" if force else "false"
+        return self.request("PATCH", path, params=params, body=body, content_type=PATCH_TYPES[patch_type])
+
+    def delete(self, path, dry_run=False, propagation="Background", preconditions=None, grace_period=None):
+        body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation}
+        if preconditions:
+            body["preconditions"] = preconditions
+        if grace_period is not None:
+            body["gracePeriodSeconds"] = grace_period
+        return self.request("DELETE", path, params=self._write_params(dry_run, manager=False), body=body)
+
+    def logs(self, namespace, pod, container=None, tail_lines=None, since_seconds=None, previous=False,
+             limit_bytes=None, timestamps=False):
+        params = {k: v for k, v in {
+            "container": container, "tailLines": tail_lines, "sinceSeconds": since_seconds,
+            "previous": "true" if previous else None, "limitBytes": limit_bytes,
+            "timestamps": "true" if timestamps else None,
+        }.items() if v is not None}
+        return self.request("GET", resources.path("Pod", namespace, pod, "log"), params=params, raw=True)
+
+    @staticmethod
+    def _write_params(dry_run, manager=True):
+        params = {"fieldManager": FIELD_MANAGER} if manager else {}
+        if dry_run:
+            params["dryRun"] = "All"
+        return params
+
+    # -- concurrency --------------------------------------------------------
+    def parallel(self, calls):
+        """Run independent calls (zero-argument callables) concurrently; return results in order.
+
+        The first exception raised by any call is re-raised.
+        """
+        calls = list(calls)
+        if len(calls) <= 1:
+            return [call() for call in calls]
+        with ThreadPoolExecutor(max_workers=min(self.max_workers, len(calls))) as pool:
+            futures = [pool.submit(call) for call in calls]
+            return [f.result() for f in futures]

@@ -1,0 +1,75 @@
+"""Known REST paths for the kinds the collection touches (no discovery)."""
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError
+
+# kind -> (API prefix, plural, namespaced)
+KINDS = {
+    "Namespace": ("api/v1", "namespaces", False),
+    "Node": ("api/v1", "nodes", False),
+    "Pod": ("api/v1", "pods", True),
+    "Service": ("api/v1", "services", True),
+    "Endpoints": ("api/v1", "endpoints", True),
+    "Event": ("api/v1", "events", True),
+    "ConfigMap": ("api/v1", "configmaps", True),
+    "Secret": ("api/v1", "secrets", True),
+    "ServiceAccount": ("api/v1", "serviceaccounts", True),
+    "ResourceQuota": ("api/v1", "resourcequotas", True),
+    "LimitRange": ("api/v1", "limitranges", True),
+    "PersistentVolumeClaim": ("api/v1", "persistentvolumeclaims", True),
+    "Deployment": ("apis/apps/v1", "deployments", True),
+    "ReplicaSet": ("apis/apps/v1", "replicasets", True),
+    "StatefulSet": ("apis/apps/v1", "statefulsets", True),
+    "DaemonSet": ("apis/apps/v1", "daemonsets", True),
+    "ControllerRevision": ("apis/apps/v1", "controllerrevisions", True),
+    "EndpointSlice": ("apis/discovery.k8s.io/v1", "endpointslices", True),
+    "NetworkPolicy": ("apis/networking.k8s.io/v1", "networkpolicies", True),
+    "Ingress": ("apis/networking.k8s.io/v1", "ingresses", True),
+    "HorizontalPodAutoscaler": ("apis/autoscaling/v2", "horizontalpodautoscalers", True),
+    "PodDisruptionBudget": ("apis/policy/v1", "poddisruptionbudgets", True),
+    "CronJob": ("apis/batch/v1", "cronjobs", True),
+    "Job": ("apis/batch/v1", "jobs", True),
+    "Role": ("apis/rbac.authorization.k8s.io/v1", "roles", True),
+    "RoleBinding": ("apis/rbac.authorization.k8s.io/v1", "rolebindings", True),
+    "ClusterRole": ("apis/rbac.authorization.k8s.io/v1", "clusterroles", False),
+    "ClusterRoleBinding": ("apis/rbac.authorization.k8s.io/v1", "clusterrolebindings", False),
+    "PriorityClass": ("apis/scheduling.k8s.io/v1", "priorityclasses", False),
+    "Lease": ("apis/coordination.k8s.io/v1", "leases", True),
+    "PodMetrics": ("apis/metrics.k8s.io/v1beta1", "pods", True),
+    "NodeMetrics": ("apis/metrics.k8s.io/v1beta1", "nodes", False),
+}
+
+API_VERSIONS = {kind: prefix.split("/", 1)[1] if prefix.startswith("apis/") else "v1" for kind, (prefix, _, _) in KINDS.items()}
+
+
+def path(kind, namespace=None, name=None, subresource=None):
+    """REST path of a collection (name None) or an object, optionally a subresource.
+
+    A namespaced kind without a namespace gives the all-namespaces collection.
+    """
+    try:
+        prefix, plural, namespaced = KINDS[kind]
+    except KeyError as exc:
+        raise ConfigError(f"Failed to build a request: kind '{kind}' is not one the collection knows "
+                          f"(known: {', '.join(sorted(KINDS))}).") from exc
+    parts = ["", prefix]
+    if namespaced and namespace:
+        parts += ["namespaces", quote(namespace, safe="")]
+    parts.append(plural)
+    if name:
+        parts.append(quote(name, safe=""))
+        if subresource:
+            parts.append(subresource)
+    return "/".join(parts)
+
+
+def service_proxy_path(namespace, service, port, path_="/", scheme=""):
+    """Path through the API server's service proxy to one Service port."""
+    target = f"{scheme + ':' if scheme else ''}{service}:{port}"
+    return f"/api/v1/namespaces/{quote(namespace, safe='')}/services/{quote(target, safe=':')}/proxy/{path_.lstrip('/')}"
+
+
+def pod_proxy_path(namespace, pod, port, path_="/"):
+    return f"/api/v1/namespaces/{quote(namespace, safe='')}/pods/{quote(pod, safe='')}:{port}/proxy/{path_.lstrip('/')}"
