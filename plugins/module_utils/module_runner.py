@@ -1,27 +1,24 @@
 """The one place where a module's work is run and errors become fail_json."""
 from __future__ import annotations
 
-import traceback
+from ansible.module_utils.basic import missing_required_lib
 
+from ansible_collections.mataresit.emergency.plugins.module_utils.deps import IMPORT_ERRORS
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import EmergencyError
 
-try:
-    import httpx  # noqa: F401
-    HTTPX_IMPORT_ERROR = None
-except ImportError:  # pragma: no cover - depends on the interpreter
-    HTTPX_IMPORT_ERROR = traceback.format_exc()
+PIP_NAMES = {"yaml": "PyYAML", "prometheus_client": "prometheus-client"}
 
 
-def run(module, operation, requires=("httpx",)):
-    """Call operation(module) and exit with its result dict.
+def run(module, operation, requires=("httpx", "yaml")):
+    """Call operation(module) and exit with the dict it returns.
 
-    operation returns a dict for exit_json; it may add secret values it derived
-    to module.no_log_values before returning or raising.
+    `requires` names the third-party packages the operation needs; a missing
+    one fails with missing_required_lib(). The operation may add secret values
+    it derived to module.no_log_values before returning or raising.
     """
-    if "httpx" in requires and HTTPX_IMPORT_ERROR:
-        from ansible.module_utils.basic import missing_required_lib
-
-        module.fail_json(msg=missing_required_lib("httpx"), exception=HTTPX_IMPORT_ERROR)
+    for name in requires:
+        if name in IMPORT_ERRORS:
+            module.fail_json(msg=missing_required_lib(PIP_NAMES.get(name, name)), exception=IMPORT_ERRORS[name])
     try:
         result = operation(module)
     except EmergencyError as exc:

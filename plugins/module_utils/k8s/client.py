@@ -8,13 +8,14 @@ import random
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import httpx
-
+from ansible_collections.mataresit.emergency.plugins.module_utils.deps import optional_import
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import (
     ApiError, ConflictError, NotFoundError, UnreachableError,
 )
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import resources
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.connection import connection_from_params
+
+httpx = optional_import("httpx")
 
 FIELD_MANAGER = "mataresit-emergency"
 PATCH_TYPES = {
@@ -103,6 +104,16 @@ class K8sClient:
         if not response.content:
             return {}
         return response.json()
+
+    def send(self, method, path, params=None, timeout=None):
+        """One request as is: no retries, no error mapping, the httpx.Response back.
+
+        For callers that judge status and body themselves (health probes through the
+        service proxy); transport errors propagate as httpx exceptions.
+        """
+        self.requests += 1
+        return self._http.request(method, path, params=params,
+                                  timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT)
 
     @staticmethod
     def _backoff(attempt, retry_after):

@@ -15,12 +15,10 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field
 
+from ansible_collections.mataresit.emergency.plugins.module_utils.deps import optional_import
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError
 
-try:
-    import yaml
-except ImportError:  # pragma: no cover
-    yaml = None
+yaml = optional_import("yaml")
 
 
 @dataclass

@@ -1,0 +1,17 @@
+"""Optional third-party imports, so that a module can always be imported and
+fail with missing_required_lib() instead of an ImportError traceback."""
+from __future__ import annotations
+
+import importlib
+import traceback
+
+IMPORT_ERRORS = {}
+
+
+def optional_import(name):
+    """Import and return a module, or None (recording the error for module_runner)."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        IMPORT_ERRORS[name.split(".")[0]] = traceback.format_exc()
+        return None

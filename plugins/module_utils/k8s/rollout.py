@@ -1,0 +1,161 @@
+"""The rollout module's work: restart, undo, status and history of a workload."""
+from __future__ import annotations
+
+from ansible_collections.mataresit.emergency.plugins.module_utils import workspace
+from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError, EmergencyError, failing_to
+from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import deployments, resources
+from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.client import K8sClient
+
+# Set on the Deployment by an undo to the previous revision, so that re-running
+# the same undo (whose "previous" is now the revision undone) changes nothing.
+ROLLED_BACK_FROM = "mataresit.emergency/rolled-back-from"
+UNDO_KINDS = ("Deployment",)
+
+
+def _escape(key):
+    return key.replace("~", "~0").replace("/", "~1")
+
+
+def select_undo_target(deployment, replicasets, to_revision=None):
+    """Choose the ReplicaSet an undo goes back to; return (replicaset, current_revision, up_to_date).
+
+    replicasets are the Deployment's own (owned_replicasets). Without
+    to_revision the target is the newest revision older than the current one;
+    up_to_date is True when the Deployment already runs the target's template,
+    or already undid that revision (see ROLLED_BACK_FROM).
+    """
+    name = deployments.meta(deployment).get("name")
+    if (deployment.get("spec") or {}).get("paused"):
+        raise ConfigError(f"deployment '{name}' is paused; resume it before undoing a rollout")
+    by_revision = {deployments.revision_of(rs): rs for rs in replicasets if deployments.revision_of(rs)}
+    if not by_revision:
+        raise ConfigError(f"deployment '{name}' has no rollout history (no ReplicaSets it owns)")
+    current = max(by_revision)
+    if to_revision:
+        if to_revision not in by_revision:
+            raise ConfigError(f"revision {to_revision} of deployment '{name}' is not in its history "
+                              f"(available: {', '.join(map(str, sorted(by_revision)))}); pick one of those")
+        target_revision = to_revision
+    else:
+        older = [rev for rev in by_revision if rev < current]
+        if not older:
+            raise ConfigError(f"deployment '{name}' has no revision before {current} to undo to")
+        target_revision = max(older)
+    target = by_revision[target_revision]
+    current_template = deployments.template_without_hash((deployment.get("spec") or {}).get("template"))
+    target_template = deployments.template_without_hash((target.get("spec") or {}).get("template"))
+    up_to_date = current_template == target_template
+    if not to_revision:
+        undone = (deployments.meta(deployment).get("annotations") or {}).get(ROLLED_BACK_FROM)
+        up_to_date = up_to_date or undone == str(target_revision)
+    return target, current, up_to_date
+
+
+def undo_patch(deployment, target_template, reason=None, from_revision=None):
+    """JSON patch that puts target_template into the Deployment (guarded by resourceVersion)."""
+    md = deployments.meta(deployment)
+    ops = [{"op": "test", "path": "/metadata/resourceVersion", "value": md.get("resourceVersion")},
+           {"op": "replace", "path": "/spec/template", "value": target_template}]
+    annotations = {}
+    if reason:
+        annotations[deployments.CHANGE_CAUSE] = reason
+    if from_revision:
+        annotations[ROLLED_BACK_FROM] = str(from_revision)
+    if annotations and md.get("annotations") is None:
+        ops.append({"op": "add", "path": "/metadata/annotations", "value": annotations})
+    else:
+        ops += [{"op": "add", "path": f"/metadata/annotations/{_escape(k)}", "value": v}
+                for k, v in annotations.items()]
+    return ops
+
+
+def backup(incident_dir, action, obj):
+    """Record the object an action is about to change in the incident workspace; return the path."""
+    md = deployments.meta(obj)
+    kind = obj.get("kind") or "Deployment"
+    return workspace.record(incident_dir, "rollout", [md.get("namespace"), kind.lower(), md.get("name"), action],
+                            {"action": action, "kind": kind, "namespace": md.get("namespace"),
+                             "name": md.get("name"), "object": deployments.strip_object(obj)})
+
+
+def undo(client, namespace, name, to_revision=None, reason=None, dry_run=False, deployment=None,
+         incident_dir=None):
+    """`kubectl rollout undo`: copy the chosen revision's pod template into the Deployment.
+
+    Returns {changed, before, after, revision, from_revision, images, backup_path};
+    after is the server's answer (a dry-run answer when dry_run). The object is
+    recorded in incident_dir before it is changed (never in dry run).
+    """
+    before = deployment or deployments.get_workload(client, "Deployment", namespace, name)
+    owned = deployments.owned_replicasets(client, before)
+    target, current, up_to_date = select_undo_target(before, owned, to_revision)
+    target_template = deployments.template_without_hash(target["spec"]["template"])
+    result = {"changed": not up_to_date, "before": deployments.strip_object(before),
+              "after": deployments.strip_object(before), "revision": deployments.revision_of(target),
+              "from_revision": current, "images": deployments.images(target_template), "backup_path": None}
+    if up_to_date:
+        return result
+    if not dry_run:
+        result["backup_path"] = backup(incident_dir, "undo", before)
+    ops = undo_patch(before, target_template, reason, from_revision=None if to_revision else current)
+    after = client.patch(resources.path("Deployment", namespace, name), ops, patch_type="json", dry_run=dry_run)
+    result["after"] = deployments.strip_object(after)
+    return result
+
+
+def _template(obj):
+    return ((obj or {}).get("spec") or {}).get("template")
+
+
+def run(module):
+    """Operation for plugins/modules/rollout.py."""
+    p = module.params
+    action, kind, ns, name = p["action"], p["kind"], p["namespace"], p["name"]
+    if action in ("undo", "history") and kind not in UNDO_KINDS:
+        raise ConfigError(f"Failed to {action} {kind.lower()} {ns}/{name}: action '{action}' supports kind "
+                          "Deployment only (StatefulSet and DaemonSet history lives in ControllerRevisions, "
+                          "which this module does not manage); use action restart or status")
+    verb = {"status": "get the rollout status of", "history": "read the rollout history of"}.get(action, action)
+    with failing_to(f"{verb} {kind.lower()} {ns}/{name}"), K8sClient.from_params(p, module) as client:
+        result = {"changed": False, "action": action, "kind": kind, "namespace": ns, "name": name}
+        if action == "history":
+            obj = deployments.get_workload(client, kind, ns, name)
+            history = deployments.revision_history(client, obj)
+            return dict(result, history=history, revision=deployments.revision_of(obj))
+        if action == "status":
+            if p["wait"]:
+                obj, elapsed = deployments.wait_for_rollout(client, ns, name, p["wait_timeout"], p["wait_sleep"], kind)
+            else:
+                obj, elapsed = deployments.get_workload(client, kind, ns, name), 0
+                obj.setdefault("kind", kind)
+                state = deployments.rollout_state(obj)
+                if state["failed"]:
+                    raise deployments.RolloutFailed(
+                        f"the rollout failed ({state['reason']}): {state['message']}", state=state)
+            return dict(result, state=deployments.rollout_state(obj), elapsed=elapsed,
+                        revision=deployments.revision_of(obj) or None, images=deployments.images(_template(obj)))
+
+        before = deployments.get_workload(client, kind, ns, name)
+        before.setdefault("kind", kind)
+        if action == "restart":
+            backup_path = None if module.check_mode else backup(p["incident_dir"], action, before)
+            after = deployments.restart(client, ns, name, reason=p["reason"], dry_run=module.check_mode, kind=kind)
+            result.update(changed=True, before=deployments.strip_object(before),
+                          after=deployments.strip_object(after), backup_path=backup_path)
+        else:
+            result.update(undo(client, ns, name, to_revision=p["to_revision"], reason=p["reason"],
+                               dry_run=module.check_mode, deployment=before, incident_dir=p["incident_dir"]))
+        if module._diff:
+            result["diff"] = {"before_header": f"{kind} {ns}/{name} pod template (before)",
+                              "after_header": f"{kind} {ns}/{name} pod template (after)",
+                              "before": _template(result["before"]), "after": _template(result["after"])}
+        result["elapsed"] = 0
+        if result["changed"] and p["wait"] and not module.check_mode:
+            try:
+                obj, result["elapsed"] = deployments.wait_for_rollout(client, ns, name, p["wait_timeout"],
+                                                                      p["wait_sleep"], kind)
+            except EmergencyError as exc:  # the change was made: say so in the failure
+                exc.details.update(changed=True, backup_path=result["backup_path"])
+                raise
+            result["state"] = deployments.rollout_state(obj)
+        return result

@@ -1,0 +1,309 @@
+"""Prometheus metrics: fetch an exposition (direct URL, a Service through the API
+server's service proxy, or every pod behind a Service through the pod proxy),
+parse it with prometheus_client's text parser, select named samples and check
+thresholds."""
+from __future__ import annotations
+
+import math
+import time
+import traceback
+from urllib.parse import urlsplit
+
+import httpx
+
+from ansible_collections.mataresit.emergency.plugins.module_utils.errors import (
+    ApiError, ConfigError, EmergencyError, UnreachableError, failing_to,
+)
+from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import resources
+from ansible_collections.mataresit.emergency.plugins.module_utils.probe import USER_AGENT, classify
+
+try:
+    from prometheus_client.parser import text_string_to_metric_families
+    PROMETHEUS_IMPORT_ERROR = None
+except ImportError:  # pragma: no cover - depends on the interpreter
+    text_string_to_metric_families = None
+    PROMETHEUS_IMPORT_ERROR = traceback.format_exc()
+
+ACCEPT = "text/plain;version=0.0.4;q=0.9,*/*;q=0.1"
+
+
+# -- parsing -----------------------------------------------------------------
+def _number(value):
+    """JSON-safe sample value: finite numbers as float, NaN/Inf as the strings Prometheus uses."""
+    value = float(value)
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return value
+
+
+def parse_samples(text, names=None, source="the endpoint"):
+    """Samples of a Prometheus text exposition as dicts {name, labels, value, type, family}.
+
+    names selects samples by sample name (`embedding_jobs_processed_total`,
+    `..._bucket`) or by family name (`embedding_processing_duration_seconds`
+    selects its buckets, sum and count); None keeps every sample.
+    """
+    if text_string_to_metric_families is None:
+        raise ConfigError("Failed to parse metrics: the prometheus_client Python library is missing on the "
+                          "managed node; install it (pip install prometheus-client).")
+    wanted = set(names) if names else None
+    samples = []
+    try:
+        for family in text_string_to_metric_families(text):
+            keep_family = wanted is None or family.name in wanted
+            for sample in family.samples:
+                if keep_family or sample.name in wanted:
+                    samples.append({
+                        "name": sample.name,
+                        "labels": dict(sample.labels),
+                        "value": _number(sample.value),
+                        "type": family.type,
+                        "family": family.name,
+                    })
+    except (ValueError, TypeError, IndexError, KeyError) as exc:
+        raise EmergencyError(f"Failed to parse metrics from {source}: not valid Prometheus text format ({exc}); "
+                             "check that the URL/port serves /metrics") from exc
+    return samples
+
+
+def values_by_name(samples):
+    """{name: value} for every sample name that occurs exactly once (an unambiguous reading)."""
+    counts = {}
+    for sample in samples:
+        counts[sample["name"]] = counts.get(sample["name"], 0) + 1
+    return {s["name"]: s["value"] for s in samples if counts[s["name"]] == 1}
+
+
+def missing_names(samples, names):
+    """Requested names that no sample matched (by sample or family name)."""
+    seen = {s["name"] for s in samples} | {s["family"] for s in samples}
+    return [n for n in names or [] if n not in seen]
+
+
+def check_thresholds(samples, thresholds, pod=None):
+    """Breaches of {name: {max: N, min: M}}: one entry per sample outside its bounds."""
+    breaches = []
+    for name, bounds in (thresholds or {}).items():
+        for sample in samples:
+            if name not in (sample["name"], sample["family"]) or isinstance(sample["value"], str):
+                continue
+            for bound in ("max", "min"):
+                limit = bounds.get(bound)
+                if limit is None:
+                    continue
+                over = sample["value"] > limit if bound == "max" else sample["value"] < limit
+                if over:
+                    breach = {"name": sample["name"], "labels": sample["labels"], "value": sample["value"],
+                              "bound": bound, "limit": limit}
+                    if pod is not None:
+                        breach["pod"] = pod
+                    breaches.append(breach)
+    return breaches
+
+
+def validate_thresholds(thresholds):
+    """Normalise {name: {max, min}} (numbers only); raise ConfigError on anything else."""
+    out = {}
+    for name, bounds in (thresholds or {}).items():
+        if not isinstance(bounds, dict) or not bounds or set(bounds) - {"max", "min"}:
+            raise ConfigError(f"Failed to read thresholds: '{name}' must map to {{max: N}} and/or {{min: N}}.")
+        try:
+            out[name] = {k: float(v) for k, v in bounds.items() if v is not None}
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"Failed to read thresholds: bounds of '{name}' must be numbers.") from exc
+    return out
+
+
+# -- fetching ----------------------------------------------------------------
+def fetch_url(http, url, timeout):
+    """Exposition text from a URL; UnreachableError / ApiError with the cause."""
+    try:
+        response = http.get(url, timeout=httpx.Timeout(timeout), headers={"Accept": ACCEPT})
+    except httpx.TransportError as exc:
+        kind, _, detail = classify(exc)
+        raise UnreachableError(f"Failed to fetch metrics from {url}: {kind} ({detail}); check the URL and that "
+                               "the service is up") from exc
+    if response.status_code != 200:
+        raise ApiError(f"Failed to fetch metrics from {url}: HTTP {response.status_code} "
+                       f"{response.reason_phrase}: {response.text.strip()[:200]}",
+                       status=response.status_code, reason=response.reason_phrase)
+    return response.text
+
+
+def fetch_proxy(client, path, timeout, what):
+    """Exposition text through the API server's service or pod proxy."""
+    with failing_to(f"fetch metrics from {what}"):
+        return client.request("GET", path, raw=True, timeout=httpx.Timeout(timeout))
+
+
+def service_pods(client, namespace, service, port):
+    """[(pod, pod_port, ready)] behind a Service: its EndpointSlices, or its selector's pods.
+
+    port is the Service port (number or name); the answer carries each pod's target port.
+    """
+    with failing_to(f"read service {namespace}/{service}"):
+        svc = client.get(resources.path("Service", namespace, service))
+    ports = svc["spec"].get("ports") or []
+    svc_port = next((p for p in ports if port in (p.get("port"), p.get("name"))), None)
+    if svc_port is None:
+        known = ", ".join(str(p.get("name") or p.get("port")) for p in ports) or "none"
+        raise ConfigError(f"Failed to read service {namespace}/{service}: it has no port {port} (ports: {known}).")
+    with failing_to(f"list endpoints of service {namespace}/{service}"):
+        slices = client.list(resources.path("EndpointSlice", namespace),
+                             label_selector=f"kubernetes.io/service-name={service}")
+    found = {}
+    for eps in slices:
+        slice_port = next((p.get("port") for p in eps.get("ports") or []
+                           if (p.get("name") or "") == (svc_port.get("name") or "")), None)
+        for endpoint in eps.get("endpoints") or []:
+            ref = endpoint.get("targetRef") or {}
+            if ref.get("kind") == "Pod" and slice_port is not None:
+                ready = (endpoint.get("conditions") or {}).get("ready") is not False
+                found[ref["name"]] = (ref["name"], slice_port, ready)
+    selector = svc["spec"].get("selector")
+    if not found and selector:
+        with failing_to(f"list pods of service {namespace}/{service}"):
+            pods = client.list(resources.path("Pod", namespace),
+                               label_selector=",".join(f"{k}={v}" for k, v in sorted(selector.items())))
+        for pod in pods:
+            target = _pod_port(pod, svc_port.get("targetPort", svc_port.get("port")))
+            if target is not None and (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed"):
+                ready = any(c.get("type") == "Ready" and c.get("status") == "True"
+                            for c in (pod.get("status") or {}).get("conditions") or [])
+                found[pod["metadata"]["name"]] = (pod["metadata"]["name"], target, ready)
+    return [found[name] for name in sorted(found)]
+
+
+def _pod_port(pod, target_port):
+    if isinstance(target_port, int):
+        return target_port
+    for container in pod["spec"].get("containers") or []:
+        for port in container.get("ports") or []:
+            if port.get("name") == target_port:
+                return port.get("containerPort")
+    return None
+
+
+# -- module operation --------------------------------------------------------
+def _source(params):
+    if params.get("url"):
+        parts = urlsplit(params["url"])
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigError(f"Failed to read url: '{params['url']}' is not an http(s) URL.")
+        return params["url"]
+    svc = params.get("service") or {}
+    missing = [k for k in ("namespace", "name", "port") if svc.get(k) in (None, "")]
+    if missing:
+        raise ConfigError(f"Failed to read service: it needs {', '.join(missing)}.")
+    return None
+
+
+def _service_port(svc):
+    port = svc["port"]
+    return int(port) if isinstance(port, int) or str(port).isdigit() else str(port)
+
+
+def metrics_probe(module, transport=None):
+    """The metrics_probe module's operation."""
+    from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.client import K8sClient
+
+    params = module.params
+    url = _source(params)
+    thresholds = validate_thresholds(params.get("thresholds"))
+    names = list(params.get("names") or [])
+    names += [n for n in thresholds if n not in names]
+    timeout = float(params.get("timeout") or 10)
+    started = time.monotonic()
+    result = {"changed": False}
+    if url:
+        verify = params.get("url_validate_certs") is not False
+        with httpx.Client(verify=verify, http1=True, follow_redirects=False, transport=transport,
+                          timeout=httpx.Timeout(timeout), headers={"User-Agent": USER_AGENT}) as http:
+            text = fetch_url(http, url, timeout)
+        result.update(_reading(text, names, thresholds, url, source=url))
+    else:
+        svc = params["service"]
+        namespace, name, port = svc["namespace"], svc["name"], _service_port(svc)
+        path = "/" + (svc.get("path") or "/metrics").lstrip("/")
+        scheme = "https" if svc.get("scheme") == "https" else ""
+        with K8sClient.from_params(params, module, transport=transport) as client:
+            if params.get("all_pods"):
+                result.update(_all_pods(client, namespace, name, port, path, scheme, names, thresholds, timeout))
+            else:
+                what = f"service {namespace}/{name}:{port}"
+                proxy = resources.service_proxy_path(namespace, name, port, path, scheme)
+                text = fetch_proxy(client, proxy, timeout, what)
+                result.update(_reading(text, names, thresholds, what, source=what))
+                result["proxy_path"] = proxy
+    result["duration_ms"] = round((time.monotonic() - started) * 1000.0, 1)
+    if params.get("fail_on_breach") and result["breaches"]:
+        details = {k: v for k, v in result.items() if k != "changed"}
+        listed = "; ".join(
+            f"{b['name']}{_labels(b['labels'])}{' on ' + b['pod'] if b.get('pod') else ''} = {b['value']:g} "
+            f"(over {b['limit']:g})" if b["bound"] == "max" else
+            f"{b['name']}{_labels(b['labels'])}{' on ' + b['pod'] if b.get('pod') else ''} = {b['value']:g} "
+            f"(under {b['limit']:g})" for b in result["breaches"])
+        raise EmergencyError(f"Failed to keep metrics within thresholds: {len(result['breaches'])} breach(es): "
+                             f"{listed}", **details)
+    return result
+
+
+def _labels(labels):
+    return "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}" if labels else ""
+
+
+def _reading(text, names, thresholds, where, source):
+    samples = parse_samples(text, names or None, source=source)
+    return {
+        "source": where,
+        "samples": samples,
+        "values": values_by_name(samples),
+        "missing": missing_names(samples, names),
+        "breaches": check_thresholds(samples, thresholds),
+    }
+
+
+def _all_pods(client, namespace, service, port, path, scheme, names, thresholds, timeout):
+    pods = service_pods(client, namespace, service, port)
+    if not pods:
+        raise EmergencyError(f"Failed to fetch metrics from the pods of service {namespace}/{service}: it has no "
+                             "pods (no endpoints and no pods matching its selector); check the Deployment")
+
+    def read(pod, pod_port, ready):
+        proxy = _pod_proxy_path(namespace, pod, pod_port, path, scheme)
+        entry = {"pod": pod, "port": pod_port, "ready": ready, "proxy_path": proxy}
+        try:
+            text = fetch_proxy(client, proxy, timeout, f"pod {namespace}/{pod}:{pod_port}")
+            samples = parse_samples(text, names or None, source=f"pod {namespace}/{pod}")
+        except EmergencyError as exc:
+            entry.update(error=str(exc), samples=[], values={}, missing=list(names), breaches=[])
+            return entry
+        entry.update(error=None, samples=samples, values=values_by_name(samples),
+                     missing=missing_names(samples, names), breaches=check_thresholds(samples, thresholds, pod))
+        return entry
+
+    per_pod = client.parallel([lambda p=p: read(*p) for p in pods])
+    if all(entry["error"] for entry in per_pod):
+        raise EmergencyError(f"Failed to fetch metrics from any pod of service {namespace}/{service}: "
+                             f"{per_pod[0]['error']}", pods=per_pod)
+    samples = [dict(s, pod=entry["pod"]) for entry in per_pod for s in entry["samples"]]
+    return {
+        "source": f"pods of service {namespace}/{service}",
+        "pods": per_pod,
+        "samples": samples,
+        "values": {},
+        "missing": sorted({n for entry in per_pod if not entry["error"] for n in entry["missing"]}),
+        "breaches": [b for entry in per_pod for b in entry["breaches"]],
+        "errors": [f"{entry['pod']}: {entry['error']}" for entry in per_pod if entry["error"]],
+    }
+
+
+def _pod_proxy_path(namespace, pod, port, path, scheme):
+    proxy = resources.pod_proxy_path(namespace, pod, port, path)
+    if scheme:
+        # pods/<scheme>:<name>:<port>/proxy selects the scheme the API server uses towards the pod.
+        marker = f"/pods/{pod}:{port}/proxy"
+        proxy = proxy.replace(marker, f"/pods/{scheme}:{pod}:{port}/proxy", 1)
+    return proxy

@@ -1,0 +1,280 @@
+"""The one HTTP layer every SaaS notification module uses (PagerDuty,
+Statuspage, Slack): one keep-alive client per module run with timeouts, retries
+of transient failures only, provider error messages, pacing, and redaction.
+
+Retry policy (decided by `retry_delay`, unit-tested on its own):
+- connect errors (nothing reached the server): always retried;
+- 429, and Statuspage's 420 (refused before acting): retried, waiting what
+  `Retry-After` (seconds or HTTP date) or PagerDuty's `ratelimit-reset` says;
+- 5xx and read errors/timeouts (the server may have acted): retried only for
+  idempotent methods, or a POST whose dedup / incident key makes a repeat safe;
+- any other 4xx: never retried; it fails at once with the provider's message.
+Backoff without a server hint is exponential with jitter, capped.
+"""
+from __future__ import annotations
+
+import email.utils
+import json
+import random
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import httpx
+
+from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ApiError, UnreachableError
+
+REDACTED = "********"
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+RATE_LIMIT_STATUSES = frozenset({420, 429})
+MIN_SECRET_LEN = 4  # shorter "secrets" would mask ordinary words everywhere
+
+
+@dataclass
+class RetryPolicy:
+    retries: int = 3            # attempts after the first one
+    backoff_base: float = 0.5   # first backoff without a server hint (seconds)
+    backoff_cap: float = 8.0    # largest backoff without a server hint
+    max_wait: float = 60.0      # a server asking for longer than this fails at once
+
+
+def parse_retry_after(headers, now=None):
+    """Seconds the server asks us to wait: Retry-After (seconds or HTTP date) or ratelimit-reset; else None."""
+    value = headers.get("Retry-After")
+    if value is not None:
+        value = value.strip()
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            try:
+                when = email.utils.parsedate_to_datetime(value)
+            except (TypeError, ValueError):
+                when = None
+            if when is not None:
+                return max(0.0, when.timestamp() - (time.time() if now is None else now))
+    reset = headers.get("ratelimit-reset")  # PagerDuty: seconds until the window resets
+    if reset is not None:
+        try:
+            return max(0.0, float(reset.strip()))
+        except ValueError:
+            return None
+    return None
+
+
+def retry_delay(attempt, policy, method, retry_safe=False, response=None, error=None, rand=random.uniform):
+    """Seconds to wait before attempt `attempt + 1`, or None when the failure must not be retried.
+
+    attempt counts from 1; `retry_safe` marks a POST that carries a dedup / incident key.
+    """
+    if attempt > policy.retries:
+        return None
+    repeat_safe = method.upper() in IDEMPOTENT_METHODS or retry_safe
+    hinted = None
+    if error is not None:
+        if isinstance(error, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
+            pass  # the request never left: safe for any method
+        elif isinstance(error, httpx.TransportError) and repeat_safe:
+            pass  # read error / timeout: the server may have acted
+        else:
+            return None
+    elif response is not None:
+        status = response.status_code
+        if status in RATE_LIMIT_STATUSES:
+            hinted = parse_retry_after(response.headers)
+        elif status >= 500 and repeat_safe:
+            hinted = parse_retry_after(response.headers) if status == 503 else None
+        else:
+            return None
+    if hinted is not None:
+        if hinted > policy.max_wait:
+            return None
+        return hinted + rand(0, min(1.0, hinted * 0.1))
+    backoff = min(policy.backoff_cap, policy.backoff_base * 2 ** (attempt - 1))
+    return backoff * rand(0.5, 1.0)
+
+
+def provider_message(response):
+    """The provider's own explanation from an error response (JSON or plain text), one line."""
+    text = (response.text or "").strip()
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    parts = []
+    if isinstance(body, dict):
+        err = body.get("error")
+        if isinstance(err, dict):
+            parts.append(str(err.get("message") or ""))
+            parts.extend(str(e) for e in err.get("errors") or [])
+        elif isinstance(err, str):
+            parts.append(err)
+        if body.get("message"):
+            parts.append(str(body["message"]))
+        parts.extend(str(e) for e in body.get("errors") or [] if isinstance(body.get("errors"), list))
+        if not parts and body.get("status"):
+            parts.append(str(body["status"]))
+    elif text and not text.startswith("<"):
+        parts.append(text)
+    message = "; ".join(dict.fromkeys(p for p in parts if p))
+    return " ".join(message.split())[:400]
+
+
+def redact(value, secrets):
+    """A copy of value (str / dict / list) with every secret replaced by ********."""
+    secrets = sorted({s for s in secrets if s and len(s) >= MIN_SECRET_LEN}, key=len, reverse=True)
+    if not secrets:
+        return value
+
+    def _walk(item):
+        if isinstance(item, str):
+            for secret in secrets:
+                if secret in item:
+                    item = item.replace(secret, REDACTED)
+            return item
+        if isinstance(item, dict):
+            return {_walk(k): _walk(v) for k, v in item.items()}
+        if isinstance(item, (list, tuple)):
+            return [_walk(v) for v in item]
+        return item
+
+    return _walk(value)
+
+
+def secret_url_parts(url):
+    """Secrets carried by a URL such as a Slack webhook: the URL itself and its path."""
+    parts = urlsplit(url or "")
+    return [s for s in (url, parts.path.strip("/") if len(parts.path.strip("/")) >= 8 else "") if s]
+
+
+class SaasClient:
+    """One HTTP/1.1 keep-alive client per module run for one provider.
+
+    service: provider name in messages ("PagerDuty"); credential_hint: what to
+    check on a 401 ("pagerduty api_token"); url_hint: the option holding the URL.
+    secrets are redacted from describe() output and registered with module.no_log_values.
+    """
+
+    def __init__(self, service, base_url, headers=None, secrets=(), credential_hint="the API credentials",
+                 url_hint="the URL", timeout=30.0, policy=None, min_interval=0.0, transport=None, module=None,
+                 sleep=time.sleep, clock=time.monotonic):
+        self.service = service
+        self.base_url = base_url.rstrip("/")
+        self.credential_hint = credential_hint
+        self.url_hint = url_hint
+        self.policy = policy or RetryPolicy()
+        self.min_interval = float(min_interval or 0)
+        self.secrets = [s for s in secrets if s]
+        self.sleep = sleep
+        self.clock = clock
+        self.attempts = 0
+        self.retried = 0
+        self.waited = 0.0
+        self._last_sent = None
+        if module is not None:
+            module.no_log_values.update(s for s in self.secrets if len(s) >= MIN_SECRET_LEN)
+        self.headers = {"User-Agent": "mataresit.emergency", **(headers or {})}
+        self._http = httpx.Client(
+            headers=self.headers,
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            limits=httpx.Limits(max_connections=4, max_keepalive_connections=4),
+            transport=transport,
+            follow_redirects=False,
+        )
+
+    def close(self):
+        self._http.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def url(self, path):
+        return path if path.startswith(("http://", "https://")) else f"{self.base_url}{path}"
+
+    def describe(self, method, path, json_body=None, params=None, headers=None):
+        """The exact request as it would be sent, secrets replaced by ********."""
+        url = str(httpx.URL(self.url(path), params=params)) if params else self.url(path)
+        merged = {**self.headers, **(headers or {})}
+        if json_body is not None:
+            merged.setdefault("Content-Type", "application/json")
+        out = {"method": method.upper(), "url": url, "headers": merged}
+        if json_body is not None:
+            out["json"] = json_body
+        return redact(out, self.secrets)
+
+    def _pace(self):
+        if self.min_interval and self._last_sent is not None:
+            wait = self.min_interval - (self.clock() - self._last_sent)
+            if wait > 0:
+                self.sleep(wait)
+                self.waited += wait
+        self._last_sent = self.clock()
+
+    def request(self, method, path, json_body=None, params=None, headers=None, action="call the API",
+                retry_safe=False, hints=None):
+        """Send a request with the retry policy; return the httpx.Response (2xx/3xx) or raise.
+
+        hints: {status: "what to do"} appended to the message of that failure status.
+        """
+        method = method.upper()
+        url = self.url(path)
+        content = None
+        send_headers = dict(headers or {})
+        if json_body is not None:
+            content = json.dumps(json_body).encode()
+            send_headers.setdefault("Content-Type", "application/json")
+        attempt = 0
+        while True:
+            attempt += 1
+            self._pace()
+            self.attempts += 1
+            response = error = None
+            try:
+                response = self._http.request(method, url, params=params, content=content, headers=send_headers)
+            except httpx.TransportError as exc:
+                error = exc
+            if response is not None and response.status_code < 400:
+                return response
+            delay = retry_delay(attempt, self.policy, method, retry_safe, response=response, error=error)
+            if delay is None:
+                break
+            self.retried += 1
+            self.waited += delay
+            self.sleep(delay)
+        if error is not None:
+            raise self._unreachable(error, action, attempt) from error
+        raise self._refused(response, action, attempt, hints or {})
+
+    def _unreachable(self, exc, action, attempts):
+        host = urlsplit(self.base_url).netloc or self.base_url
+        detail = redact(str(exc) or "no detail", self.secrets)
+        tries = f" after {attempts} attempts" if attempts > 1 else ""
+        return UnreachableError(
+            f"Failed to {action}: {self.service} at {host} is unreachable{tries} ({type(exc).__name__}: {detail}); "
+            f"check {self.url_hint} and the network path to it",
+            service=self.service,
+        )
+
+    def _refused(self, response, action, attempts, hints):
+        status = response.status_code
+        reason = response.reason_phrase or {420: "Enhance Your Calm"}.get(status, "")
+        detail = redact(provider_message(response), self.secrets)
+        status_text = f"{status} {reason}".strip()
+        if status == 401:
+            msg = f"the API key was rejected ({status_text}): check {self.credential_hint}"
+        elif status == 403:
+            msg = f"permission denied ({status_text}){': ' + detail if detail else ''}; check that {self.credential_hint} may do this"
+        elif status in RATE_LIMIT_STATUSES:
+            wait = parse_retry_after(response.headers)
+            after = f"; the server asks to wait {wait:.0f}s" if wait is not None else ""
+            msg = f"rate limited by {self.service} ({status_text}) after {attempts} attempts{after}; retry later"
+        elif status >= 500:
+            tries = f" after {attempts} attempts" if attempts > 1 else ""
+            msg = f"{self.service} failed with {status_text}{tries}{': ' + detail if detail else ''}"
+        else:
+            msg = f"{self.service} said {detail or 'no'} ({status_text})"
+        if hints.get(status):
+            msg = f"{msg}; {hints[status]}"
+        return ApiError(f"Failed to {action}: {msg}", status=status, reason=reason, service=self.service)
