@@ -156,12 +156,9 @@ EXAMPLES = r"""
       - {name: ingress, namespace: kube-system, label_selector: app=ingress-nginx, required: false}
   register: triage
 
-- name: Roll back when the verdict says a recent deploy is bad
-  mataresit.emergency.rollout:
-    namespace: paperless-maverick
-    name: "{{ triage.verdict_target.name }}"
-    action: undo
-  when: triage.verdict == 'recent_bad_deploy'
+- name: Show the verdict and its evidence
+  ansible.builtin.debug:
+    msg: "{{ triage.verdict }} -> {{ triage.recommended_action }}: {{ triage.verdict_evidence }}"
 
 - name: Logs of the application only, 200 lines, with a 30 minute deploy window
   mataresit.emergency.triage:
