@@ -20,9 +20,10 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import httpx
-
+from ansible_collections.mataresit.emergency.plugins.module_utils.deps import optional_import
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ApiError, UnreachableError
+
+httpx = optional_import("httpx")
 
 REDACTED = "********"
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
@@ -141,9 +142,9 @@ def redact(value, secrets):
 
 
 def secret_url_parts(url):
-    """Secrets carried by a URL such as a Slack webhook: the URL itself and its path."""
-    parts = urlsplit(url or "")
-    return [s for s in (url, parts.path.strip("/") if len(parts.path.strip("/")) >= 8 else "") if s]
+    """The secret part of a URL such as a Slack webhook: its path (redacting it keeps the host readable)."""
+    path = urlsplit(url or "").path.strip("/")
+    return [path] if len(path) >= 8 else [url]
 
 
 class SaasClient:

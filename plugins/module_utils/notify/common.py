@@ -9,6 +9,7 @@ import re
 
 from ansible_collections.mataresit.emergency.plugins.module_utils import workspace
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError
+from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.args import INCIDENT_DIR_ARG_SPEC
 from ansible_collections.mataresit.emergency.plugins.module_utils.saas_http import RetryPolicy
 
 DEDUP_PREFIX = "mataresit-"
@@ -19,7 +20,7 @@ SENT_CATEGORY = "notifications"
 SAAS_HTTP_ARG_SPEC = dict(
     request_timeout=dict(type="float", default=30),
     max_retries=dict(type="int", default=3),
-    incident_dir=dict(type="path"),
+    **INCIDENT_DIR_ARG_SPEC,
 )
 
 
