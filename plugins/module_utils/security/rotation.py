@@ -53,7 +53,9 @@ def skip_reason(secret):
 def _rule(raw, default_rule, where):
     """Normalise one rule: action, length, alphabet, value, external."""
     value = raw.get("value")
-    action = raw.get("action") or ("value" if value is not None else default_rule.get("action") or "generate")
+    action = raw.get("action") or ("value" if value is not None else
+                                   "generate" if raw.get("length") or raw.get("alphabet") else
+                                   default_rule.get("action") or "generate")
     if action not in ACTIONS:
         raise ConfigError(f"Failed to resolve the rotation plan: {where}: action '{action}' is not one of "
                           f"{', '.join(ACTIONS)}.")

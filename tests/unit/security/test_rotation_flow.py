@@ -1,0 +1,126 @@
+"""Rotation and restore against a fake API: backup before change, re-run after an interruption, restore."""
+from __future__ import annotations
+
+import base64
+import json
+import os
+
+import pytest
+from security_fake import b64, deployment, secret
+
+from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ApiError
+from ansible_collections.mataresit.emergency.plugins.module_utils.security import backup, rotation
+
+OLD = {"ai-secrets": {"openai-api-key": "sk-old-openai-1"}, "security-secrets": {"jwt-secret": "old-jwt-secret-1"}}
+
+
+def params(tmp_path, **over):
+    base = dict(namespace="ns", incident_dir=str(tmp_path), backup_key="k3y-for-tests", state="rotated", plan=[],
+                secrets=["ai-secrets", "security-secrets"], default_rule={"action": "generate", "length": 24,
+                                                                          "alphabet": "alnum"},
+                restart_consumers=True, reason=None, wait=True, wait_timeout=5, wait_sleep=0.01)
+    base.update(over)
+    return base
+
+
+@pytest.fixture
+def seeded(api):
+    for name, data in OLD.items():
+        api.add("secrets", secret(name, data))
+    api.add("secrets", secret("default-token", {"token": "tok"}, stype="kubernetes.io/service-account-token"))
+    api.add("deployments", deployment("app", {"containers": [{"name": "c", "env": [
+        {"name": "K", "valueFrom": {"secretKeyRef": {"name": "ai-secrets", "key": "openai-api-key"}}}]}]}))
+    api.add("deployments", deployment("worker", {"containers": [{"name": "c", "envFrom": [
+        {"secretRef": {"name": "security-secrets"}}]}]}))
+    api.add("deployments", deployment("other", {"containers": [{"name": "c"}]}))
+    return api
+
+
+def values(api, name):
+    return {k: base64.b64decode(v).decode() for k, v in api.get("secrets", name)["data"].items()}
+
+
+def restarted(api, name):
+    return "kubectl.kubernetes.io/restartedAt" in (api.get("deployments", name)["spec"]["template"]["metadata"]
+                                                   .get("annotations") or {})
+
+
+def test_rotate_backs_up_first_then_rotates_and_restarts_consumers(seeded, client, tmp_path):
+    no_log = set()
+    result = rotation.run(client, params(tmp_path), no_log)
+    assert result["changed"] and result["rotated"] == ["ai-secrets", "security-secrets"]
+    assert result["restarted"] == ["app", "worker"] and not restarted(seeded, "other")
+    for name, old in OLD.items():
+        new = values(seeded, name)
+        assert new.keys() == old.keys() and all(new[k] != old[k] and len(new[k]) == 24 for k in new)
+        assert all(v in no_log for v in new.values())
+    assert backup.read(result["backup"], "k3y-for-tests")["ai-secrets"]["data"] == {
+        "openai-api-key": b64("sk-old-openai-1")}
+    # the backup was written before the first secret update
+    first_put = next(i for i, r in enumerate(seeded.requests) if r[0] == "PUT")
+    assert os.path.getmtime(result["backup"]) <= os.path.getmtime(result["state_file"])
+    assert first_put > 0
+    text = json.dumps(result)
+    for name in OLD:
+        for value in list(values(seeded, name).values()) + list(OLD[name].values()):
+            assert value not in text
+    again = rotation.run(client, params(tmp_path), set())
+    assert not again["changed"] and again["rotated"] == [] and again["restarted"] == []
+    assert {s["action"] for s in again["secrets"]} == {"already_rotated"}
+
+
+def test_check_mode_writes_nothing(seeded, client, tmp_path):
+    result = rotation.run(client, params(tmp_path), set(), check_mode=True)
+    assert result["changed"] and result["rotated"] == ["ai-secrets", "security-secrets"]
+    assert seeded.writes() == [] and not os.path.exists(tmp_path / "secrets")
+    assert values(seeded, "ai-secrets") == OLD["ai-secrets"]
+
+
+def test_interrupted_run_is_finished_by_a_rerun_and_restore_brings_back_the_originals(seeded, client, tmp_path):
+    broken = params(tmp_path, secrets=[], plan=[{"secret": "ai-secrets"},
+                                                {"secret": "security-secrets", "key": "bad key!"}])
+    with pytest.raises(ApiError) as err:
+        rotation.run(client, broken, set())
+    message = str(err.value)
+    assert message.startswith("Failed to rotate secret ns/security-secrets:")
+    assert "1 secret(s) were rotated before this one (ai-secrets)" in message and "re-run" in message
+    first_new = values(seeded, "ai-secrets")
+    assert first_new != OLD["ai-secrets"] and values(seeded, "security-secrets") == OLD["security-secrets"]
+    backups = os.listdir(tmp_path / "secrets")
+
+    rerun = rotation.run(client, params(tmp_path), set())
+    assert rerun["rotated"] == ["security-secrets"] and rerun["backup"] is None
+    assert os.listdir(tmp_path / "secrets") == backups  # the original backup is kept, no new one
+    assert values(seeded, "ai-secrets") == first_new  # not rotated twice
+    assert rerun["restarted"] == ["app", "worker"]  # the interrupted run's consumers too
+
+    restored = rotation.run(client, params(tmp_path, state="restored", secrets=[]), set())
+    assert restored["restored"] == ["ai-secrets", "security-secrets"]
+    assert all(values(seeded, n) == OLD[n] for n in OLD)
+    assert not rotation.run(client, params(tmp_path, state="restored", secrets=[]), set())["changed"]
+
+
+def test_restore_with_a_wrong_key_changes_nothing(seeded, client, tmp_path):
+    rotation.run(client, params(tmp_path), set())
+    writes = len(seeded.writes())
+    with pytest.raises(Exception) as err:
+        rotation.run(client, params(tmp_path, state="restored", backup_key="wrong"), set())
+    assert "backup_key is not the key the backup was written with" in str(err.value)
+    assert len(seeded.writes()) == writes
+
+
+def test_restore_recreates_a_deleted_secret(seeded, client, tmp_path):
+    rotation.run(client, params(tmp_path), set())
+    del seeded.objects[("secrets", "ai-secrets")]
+    result = rotation.run(client, params(tmp_path, state="restored"), set())
+    assert values(seeded, "ai-secrets") == OLD["ai-secrets"]
+    assert [s["recreated"] for s in result["secrets"] if s["name"] == "ai-secrets"] == [True]
+
+
+def test_conflict_on_update_is_reported(seeded, client, tmp_path):
+    def another_writer(method, plural, name):
+        if method == "PUT":
+            seeded.add(plural, seeded.get(plural, name))  # somebody else wrote it meanwhile
+    seeded.before_write = another_writer
+    with pytest.raises(ApiError, match="the object has been modified"):
+        rotation.run(client, params(tmp_path), set())
