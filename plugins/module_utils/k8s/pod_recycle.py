@@ -1,0 +1,149 @@
+"""The pod_recycle module's work: delete pods chosen by label selector and
+phase / readiness, a bounded number at a time, and wait until their owning
+controllers' replacements are Ready."""
+from __future__ import annotations
+
+import time
+
+from ansible_collections.mataresit.emergency.plugins.module_utils.errors import (
+    ConfigError, EmergencyError, NotFoundError, WaitTimeout, failing_to,
+)
+from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import resources
+from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.client import K8sClient
+
+
+def is_ready(pod):
+    for cond in (pod.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "Ready":
+            return cond.get("status") == "True"
+    return False
+
+
+def is_terminating(pod):
+    return bool((pod.get("metadata") or {}).get("deletionTimestamp"))
+
+
+def controller_of(pod):
+    for ref in (pod.get("metadata") or {}).get("ownerReferences") or []:
+        if ref.get("controller"):
+            return f"{ref.get('kind')}/{ref.get('name')}"
+    return None
+
+
+def summary(pod):
+    """Name, phase, readiness and the most telling container reason of a pod."""
+    status = pod.get("status") or {}
+    reason = status.get("reason")
+    for cs in status.get("containerStatuses") or []:
+        waiting = (cs.get("state") or {}).get("waiting") or {}
+        last = (cs.get("lastState") or {}).get("terminated") or {}
+        reason = waiting.get("reason") or last.get("reason") or reason
+    return {"name": pod["metadata"]["name"], "phase": status.get("phase"), "ready": is_ready(pod),
+            "reason": reason, "controller": controller_of(pod)}
+
+
+def select(pods, not_running=False, phases=None, not_ready=False):
+    """Pods to recycle: not already terminating, and matching every filter given."""
+    chosen = []
+    for pod in pods:
+        phase = (pod.get("status") or {}).get("phase")
+        if is_terminating(pod):
+            continue
+        if not_running and phase == "Running":
+            continue
+        if phases and phase not in phases:
+            continue
+        if not_ready and is_ready(pod):
+            continue
+        chosen.append(pod)
+    return sorted(chosen, key=lambda pod: pod["metadata"]["name"])
+
+
+def replacement_state(pods, before_uids, deleted, ready_before):
+    """Whether the deleted pods are gone and their controllers' replacements are Ready."""
+    live = [pod for pod in pods if not is_terminating(pod)]
+    deleted_uids = {pod["metadata"]["uid"] for pod in deleted}
+    lingering = [pod["metadata"]["name"] for pod in live if pod["metadata"]["uid"] in deleted_uids]
+    new = [pod for pod in live if pod["metadata"]["uid"] not in before_uids]
+    owned_deleted = sum(1 for pod in deleted if controller_of(pod))
+    ready_now = sum(1 for pod in live if is_ready(pod))
+    done = (not lingering and len(new) >= owned_deleted and all(is_ready(pod) for pod in new)
+            and ready_now >= ready_before)
+    return {"done": done, "lingering": lingering, "replacements": [summary(pod) for pod in new],
+            "ready": ready_now, "ready_before": ready_before, "expected_replacements": owned_deleted}
+
+
+def _delete(client, namespace, pod, dry_run):
+    path = resources.path("Pod", namespace, pod["metadata"]["name"])
+    try:
+        client.delete(path, dry_run=dry_run, preconditions={"uid": pod["metadata"]["uid"]})
+    except NotFoundError:
+        pass  # gone already
+    except EmergencyError as exc:
+        if getattr(exc, "status", None) != 409:  # 409: the name now belongs to a replacement
+            raise
+
+
+def recycle(client, namespace, label_selector=None, not_running=False, phases=None, not_ready=False,
+            max_concurrent=0, dry_run=False, wait=True, timeout=300, sleep=1):
+    """Delete the chosen pods in batches of max_concurrent (0: all at once), waiting after each batch."""
+    path = resources.path("Pod", namespace)
+    pods = client.list(path, label_selector=label_selector)
+    if not pods and client.get_or_none(resources.path("Namespace", None, namespace)) is None:
+        raise NotFoundError(f"namespace '{namespace}' does not exist; check 'namespace'", status=404)
+    chosen = select(pods, not_running, phases, not_ready)
+    result = {"changed": bool(chosen), "deleted": [pod["metadata"]["name"] for pod in chosen],
+              "matched": len(pods), "unowned": [pod["metadata"]["name"] for pod in chosen if not controller_of(pod)],
+              "replacements": [], "elapsed": 0}
+    size = max_concurrent if max_concurrent and max_concurrent > 0 else max(1, len(chosen))
+    start = time.monotonic()
+    deadline = start + max(0, timeout)
+    done = []
+    try:
+        for first in range(0, len(chosen), size):
+            batch = chosen[first:first + size]
+            current = pods if first == 0 else client.list(path, label_selector=label_selector)
+            before_uids = {pod["metadata"]["uid"] for pod in current}
+            ready_before = sum(1 for pod in current if is_ready(pod) and not is_terminating(pod))
+            client.parallel([lambda pod=pod: _delete(client, namespace, pod, dry_run) for pod in batch])
+            done += batch
+            if dry_run or not wait:
+                continue
+            while True:
+                state = replacement_state(client.list(path, label_selector=label_selector), before_uids, batch,
+                                          ready_before)
+                if state["done"]:
+                    result["replacements"] += state["replacements"]
+                    break
+                if time.monotonic() >= deadline:
+                    waiting = [r for r in state["replacements"] if not r["ready"]]
+                    detail = ", ".join(f"{r['name']} ({r['reason'] or r['phase']})" for r in waiting) or "none yet"
+                    raise WaitTimeout(
+                        f"replacements not Ready after {time.monotonic() - start:.0f}s: {state['ready']} ready pods "
+                        f"(before: {ready_before}), {len(state['replacements'])} of {state['expected_replacements']} "
+                        f"replacements created, not ready: {detail}"
+                        + (f", still terminating: {', '.join(state['lingering'])}" if state["lingering"] else "")
+                        + "; inspect the pods and the owning controller", state=state)
+                time.sleep(max(0.0, min(sleep, deadline - time.monotonic())))
+    except EmergencyError as exc:
+        exc.details.update(changed=bool(done), deleted=[pod["metadata"]["name"] for pod in done])
+        raise
+    result["elapsed"] = round(time.monotonic() - start, 3)
+    return result
+
+
+def run(module):
+    """Operation for plugins/modules/pod_recycle.py."""
+    p = module.params
+    if not (p["label_selector"] or p["not_running"] or p["phases"] or p["not_ready"]):
+        raise ConfigError("Failed to recycle pods: give label_selector and/or a filter (not_running, phases, "
+                          "not_ready); recycling every pod of a namespace is not supported")
+    what = f"pods in {p['namespace']}" + (f" matching '{p['label_selector']}'" if p["label_selector"] else "")
+    with failing_to(f"recycle {what}"), K8sClient.from_params(p, module) as client:
+        result = recycle(client, p["namespace"], p["label_selector"], p["not_running"], p["phases"], p["not_ready"],
+                         p["max_concurrent"], dry_run=module.check_mode, wait=p["wait"],
+                         timeout=p["wait_timeout"], sleep=p["wait_sleep"])
+        if module._diff:
+            result["diff"] = {"before": {"pods": result["deleted"]}, "after": {"pods": []}}
+        return dict(result, namespace=p["namespace"], label_selector=p["label_selector"])
+

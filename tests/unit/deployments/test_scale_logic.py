@@ -1,0 +1,67 @@
+"""scale: exact and relative replica counts with bounds; /scale subresource; workspace record and restore."""
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError
+from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import scale
+
+
+@pytest.mark.parametrize("replicas, current, bounds, expected", [
+    (6, 3, (None, None), (6, False)),
+    ("6", 3, (None, None), (6, False)),
+    ("+3", 3, (None, None), (6, False)),
+    (" +2 ", 4, (None, None), (6, False)),
+    ("-1", 3, (None, None), (2, False)),
+    ("+5", 8, (None, 10), (10, True)),
+    ("-3", 3, (1, None), (1, True)),
+    (0, 3, (1, 5), (1, True)),
+    (12, 3, (1, 10), (10, True)),
+    ("-1", 0, (0, None), (0, True)),
+    (4, 4, (2, 8), (4, False)),
+])
+def test_target_replicas(replicas, current, bounds, expected):
+    assert scale.target_replicas(replicas, current, *bounds) == expected
+
+
+@pytest.mark.parametrize("replicas, current, bounds, match", [
+    ("-5", 3, (None, None), "would give -2"),
+    ("lots", 3, (None, None), "count like 6"),
+    ("+", 3, (None, None), "count like 6"),
+    ("2.5", 3, (None, None), "count like 6"),
+    (True, 3, (None, None), "count like 6"),
+    (3, 3, (5, 2), "greater than max_replicas"),
+    (3, 3, (-1, None), "must not be negative"),
+])
+def test_target_replicas_rejects(replicas, current, bounds, match):
+    with pytest.raises(ConfigError, match=match):
+        scale.target_replicas(replicas, current, *bounds)
+
+
+def test_scale_subresource_dry_run(api, client):
+    path = "/apis/apps/v1/namespaces/ns/deployments/app/scale"
+    api.add(path, {"kind": "Scale", "metadata": {"name": "app"}, "spec": {"replicas": 3}})
+    assert scale.read_scale(client, "Deployment", "ns", "app")["spec"]["replicas"] == 3
+    answer = scale.set_replicas(client, "Deployment", "ns", "app", 6, dry_run=True)
+    assert answer["spec"]["replicas"] == 6 and api.objects[path]["spec"]["replicas"] == 3
+    method, req_path, params, body = api.writes()[0]
+    assert (method, req_path, params.get("dryRun"), body) == ("PATCH", path, "All", {"spec": {"replicas": 6}})
+
+
+def test_record_keeps_the_original_count(tmp_path):
+    incident = str(tmp_path)
+    scale.record(incident, "Deployment", "ns", "app", 4, 6)
+    scale.record(incident, "Deployment", "ns", "app", 6, 8)
+    scale.record(incident, "Deployment", "ns", "other", 2, 3)
+    assert scale.recorded_replicas(incident, "Deployment", "ns", "app") == 4
+    assert scale.recorded_replicas(incident, "Deployment", "ns", "other") == 2
+    assert scale.recorded_replicas(incident, "Deployment", "ns", "missing") is None
+
+
+def test_replicas_state():
+    obj = {"metadata": {"generation": 2}, "status": {"observedGeneration": 2, "replicas": 6, "readyReplicas": 5}}
+    assert not scale.replicas_state(obj, 6)["done"]
+    obj["status"]["readyReplicas"] = 6
+    assert scale.replicas_state(obj, 6)["done"]
+    obj["metadata"]["generation"] = 3
+    assert not scale.replicas_state(obj, 6)["done"]
