@@ -24,7 +24,7 @@ description:
   - Per-target options fall back to the module-level option of the same name.
 version_added: 1.0.0
 author:
-  - mataresit.emergency contributors
+  - mataresit engineers (@mataresit)
 options:
   targets:
     description:

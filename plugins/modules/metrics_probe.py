@@ -16,7 +16,7 @@ description:
   - The module only reads, so it reports C(changed=false) and reads in check mode too.
 version_added: 1.0.0
 author:
-  - mataresit.emergency contributors
+  - mataresit engineers (@mataresit)
 options:
   url:
     description:
@@ -199,11 +199,42 @@ breaches:
   elements: dict
   sample: [{"name": "embedding_queue_depth", "labels": {}, "value": 150.0, "bound": "max", "limit": 100.0}]
 pods:
-  description: Per pod read with O(all_pods) (C(pod), C(port), C(ready), C(proxy_path), C(error), C(samples),
-    C(values), C(missing), C(breaches)).
+  description: One entry per pod read with O(all_pods), sorted by pod name.
   returned: with all_pods
   type: list
   elements: dict
+  contains:
+    pod:
+      description: Pod name.
+      type: str
+    port:
+      description: Pod port read (the Service port's target port).
+      type: int
+      sample: 9090
+    ready:
+      description: Whether the endpoint was ready.
+      type: bool
+    proxy_path:
+      description: API server path used for the pod.
+      type: str
+    error:
+      description: Why the pod could not be read, or null.
+      type: str
+    samples:
+      description: The pod's selected samples (as RV(samples), without C(pod)).
+      type: list
+      elements: dict
+    values:
+      description: "C({name: value}) for the pod's unambiguous sample names."
+      type: dict
+    missing:
+      description: Requested names the pod did not expose.
+      type: list
+      elements: str
+    breaches:
+      description: The pod's threshold breaches.
+      type: list
+      elements: dict
 errors:
   description: Pods that could not be read, with the reason.
   returned: with all_pods

@@ -49,7 +49,9 @@ def prober(handler, clock=None, k8s_handler=None, sleeps=None):
     k8s_factory = None
     if k8s_handler is not None:
         conn = Connection(server="https://k8s.test", verify=False)
-        k8s_factory = lambda: K8sClient(conn, transport=httpx.MockTransport(k8s_handler))  # noqa: E731
+
+        def k8s_factory():
+            return K8sClient(conn, transport=httpx.MockTransport(k8s_handler))
     return probe.Prober(k8s_factory=k8s_factory, transport=httpx.MockTransport(handler),
                         clock=clock or Clock(), sleep=(sleeps.append if sleeps is not None else lambda s: None),
                         backoff=lambda attempt: 0.01 * attempt)
@@ -316,7 +318,9 @@ def test_service_target_goes_through_the_api_server_service_proxy():
 
 
 def test_service_behind_the_proxy_answering_503_is_unhealthy_not_an_error():
-    k8s = lambda r: httpx.Response(503, json={"status": "down", "reason": "no ready postgresql pod"})  # noqa: E731
+    def k8s(request):
+        return httpx.Response(503, json={"status": "down", "reason": "no ready postgresql pod"})
+
     with prober(no_direct, k8s_handler=k8s) as p:
         out = p.probe([service_target()])
     assert out["targets"][0]["error"] == "unexpected_status" and "postgresql" in out["targets"][0]["body"]
