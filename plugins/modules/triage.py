@@ -24,8 +24,8 @@ description:
   - "1. C(node_failure) (action C(restart)): a node is not Ready and runs pods of the namespace.
     It comes first because a failed node also makes pods not ready, Pending and dependencies unreachable."
   - "2. C(dependency_down) (action C(restart), of the dependency): a required extra target has no ready pod
-    (or no pod matches its selector); or a Service of the namespace has no ready endpoint while every Deployment
-    of the namespace is fully available. It comes before a bad deploy because an application that loses its
+    (or no pod matches its selector); or a Service of the namespace has no ready endpoint while the Deployments
+    its selector picks are fully available (a Service that selects no Deployment is reported, never evidence). It comes before a bad deploy because an application that loses its
     database crash-loops whatever revision it runs."
   - "3. C(recent_bad_deploy) (action C(rollback)): the newest revision of a Deployment is younger than
     O(recent_deploy_window) and pods of its ReplicaSet are crash-looping, failing to pull their image, failing with

@@ -305,8 +305,13 @@ class PodSummary:
 
 
 # -- other summaries -------------------------------------------------------------
-def summarise_services(services, slices, max_samples):
-    """Services and their EndpointSlices: which Services have no ready endpoint."""
+def summarise_services(services, slices, max_samples, workloads=None):
+    """Services and their EndpointSlices: which Services have no ready endpoint.
+
+    workloads: {Deployment name: pod template labels}; each Service lists the
+    Deployments its selector picks (empty: it fronts nothing deployed here).
+    """
+    workloads = workloads or {}
     ready_by_service = {}
     for eps in slices:
         svc = (_meta(eps).get("labels") or {}).get("kubernetes.io/service-name")
@@ -326,8 +331,11 @@ def summarise_services(services, slices, max_samples):
         if spec.get("type") == "ExternalName":
             continue
         ready, not_ready = ready_by_service.get(name, (0, 0))
-        item = {"name": name, "type": spec.get("type", "ClusterIP"), "selector": spec.get("selector") or {},
-                "ready_endpoints": ready, "not_ready_endpoints": not_ready}
+        selector = spec.get("selector") or {}
+        item = {"name": name, "type": spec.get("type", "ClusterIP"), "selector": selector,
+                "ready_endpoints": ready, "not_ready_endpoints": not_ready,
+                "workloads": sorted(d for d, labels in workloads.items()
+                                    if selector and all(labels.get(k) == v for k, v in selector.items()))}
         if len(out["items"]) < max_samples * 5:
             out["items"].append(item)
         # a Service without a selector has hand-made endpoints: only judge it when it has slices
@@ -455,12 +463,14 @@ class Triage:
                     by_owner.setdefault(ref.get("uid"), []).append(rs)
         return by_owner
 
-    def _services(self):
+    def _services(self, deployments):
+        workloads = {_meta(d).get("name"): ((d.get("spec") or {}).get("template") or {}).get("metadata", {}).get("labels")
+                     or {} for d in deployments}
         slices = self._list("EndpointSlice", self.namespace)
         # slices first into a compact form, then services (both bounded by what a namespace holds)
         compact = [{"metadata": {"labels": _meta(s).get("labels")}, "endpoints": [
             {"conditions": e.get("conditions")} for e in s.get("endpoints") or []]} for s in slices]
-        return summarise_services(self._list("Service", self.namespace), compact, self.max_samples)
+        return summarise_services(self._list("Service", self.namespace), compact, self.max_samples, workloads)
 
     def _events(self):
         return summarise_events(self._list("Event", self.namespace, field_selector="type=Warning"), self.max_events)
@@ -582,7 +592,7 @@ class Triage:
             pressure_nodes = [n["name"] for n in nodes["pressure"]]
             summary = PodSummary(self.max_samples, not_ready_nodes, pressure_nodes, pod_usage, self.threshold,
                                  watch_pods=self.logs["pods"] or ())
-            calls = [lambda: self._pods(summary), self._replicasets, self._services, self._events]
+            calls = [lambda: self._pods(summary), self._replicasets, lambda: self._services(deployments), self._events]
             calls += [lambda t=t: self._extra_target(t) for t in self.extra_targets]
             results = self.client.parallel(calls)
             _, rs_by_owner, services, events = results[:4]

@@ -73,7 +73,8 @@ def rule_node_failure(facts):
 
 
 def rule_dependency_down(facts):
-    """A required extra target has no ready pods, or a Service has no ready endpoints while its workloads are fine."""
+    """A required extra target has no ready pods, or a Service that fronts Deployments has no ready
+    endpoint while those Deployments are fully available (Services that select no Deployment are ignored)."""
     evidence = []
     target = None
     for extra in facts.get("extra_targets") or []:
@@ -93,13 +94,14 @@ def rule_dependency_down(facts):
                 + (f": {problems}" if problems else "") + ".")
         target = target or {"kind": "ExtraTarget", "name": label, "namespace": extra["namespace"],
                             "label_selector": extra.get("label_selector")}
-    deployments = facts.get("deployments") or []
-    workloads_fine = all(d.get("available", 0) >= d.get("desired", 0) for d in deployments)
-    if workloads_fine:
-        for svc in (facts.get("services") or {}).get("without_ready_endpoints") or []:
+    available = {d["name"]: d.get("available", 0) >= d.get("desired", 0) for d in facts.get("deployments") or []}
+    for svc in (facts.get("services") or {}).get("without_ready_endpoints") or []:
+        behind = svc.get("workloads") or []
+        if behind and all(available.get(name, False) for name in behind):
             evidence.append(
                 f"Service {facts.get('namespace')}/{svc['name']} has no ready endpoints "
-                f"({svc.get('not_ready_endpoints', 0)} not ready) while every Deployment in the namespace is available.")
+                f"({svc.get('not_ready_endpoints', 0)} not ready) while the Deployment(s) it selects "
+                f"({', '.join(behind)}) are fully available.")
             target = target or {"kind": "Service", "namespace": facts.get("namespace"), "name": svc["name"]}
     return (evidence, target) if evidence else None
 
@@ -210,7 +212,9 @@ def anomalies(facts):
             out.append(f"Deployment {facts.get('namespace')}/{dep['name']} has {dep.get('available', 0)} of "
                        f"{dep.get('desired', 0)} replicas available ({dep.get('reason') or 'rollout incomplete'}).")
     for svc in (facts.get("services") or {}).get("without_ready_endpoints") or []:
-        out.append(f"Service {facts.get('namespace')}/{svc['name']} has no ready endpoints.")
+        if svc.get("workloads"):
+            out.append(f"Service {facts.get('namespace')}/{svc['name']} has no ready endpoints "
+                       f"(it selects {', '.join(svc['workloads'])}).")
     for extra in facts.get("extra_targets") or []:
         if extra.get("error"):
             out.append(f"Extra target {extra.get('name')} could not be read: {extra['error']}.")

@@ -145,11 +145,13 @@ def test_services_without_ready_endpoints():
                "endpoints": [{"conditions": {"ready": True}}, {"conditions": {"ready": False}}, {"conditions": {}}]},
               {"metadata": {"labels": {"kubernetes.io/service-name": "db"}},
                "endpoints": [{"conditions": {"ready": False}}]}]
-    out = summarise_services(services, slices, max_samples=20)
+    out = summarise_services(services, slices, max_samples=20, workloads={"web": {"app": "web", "tier": "x"}})
     assert out["total"] == 4
     assert [s["name"] for s in out["without_ready_endpoints"]] == ["db"]
+    assert out["without_ready_endpoints"][0]["workloads"] == []
     web = next(s for s in out["items"] if s["name"] == "web")
     assert (web["ready_endpoints"], web["not_ready_endpoints"]) == (2, 1)
+    assert web["workloads"] == ["web"]
 
 
 def test_events_newest_first_and_bounded():

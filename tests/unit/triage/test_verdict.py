@@ -194,14 +194,21 @@ def test_optional_extra_target_is_not_a_dependency():
     assert verdict.decide(facts)["verdict"] == "unknown"
 
 
-def test_service_without_endpoints_is_dependency_down_only_while_workloads_are_fine():
+def test_service_without_endpoints_is_dependency_down_only_while_its_workloads_are_fine():
     facts = healthy_facts()
-    facts["services"]["without_ready_endpoints"] = [{"name": "web-svc", "not_ready_endpoints": 0}]
+    facts["services"]["without_ready_endpoints"] = [{"name": "web-svc", "not_ready_endpoints": 0, "workloads": ["web"]}]
     result = verdict.decide(facts)
     assert result["verdict"] == "dependency_down"
-    assert "shop/web-svc" in result["verdict_evidence"][0]
+    assert "shop/web-svc" in result["verdict_evidence"][0] and "(web)" in result["verdict_evidence"][0]
     facts["deployments"][0]["available"] = 1
     assert verdict.decide(facts)["verdict"] == "unknown"
+
+
+def test_service_that_selects_no_deployment_is_no_evidence():
+    facts = healthy_facts()
+    facts["services"]["without_ready_endpoints"] = [{"name": "orphan-svc", "not_ready_endpoints": 0, "workloads": []}]
+    result = verdict.decide(facts)
+    assert result["verdict"] == "unknown" and result["healthy"] is True and result["verdict_evidence"] == []
 
 
 @pytest.mark.parametrize("builders, expected", [
