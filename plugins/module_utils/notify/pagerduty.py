@@ -60,7 +60,7 @@ def _events(module, params, transport):
     key = common.dedup_key(params.get("incident_id"), params.get("dedup_key"))
     body = build_event(params, key)
     base = params.get("events_url") or REGIONS[params["region"]]["events"]
-    action = f"{body['event_action']} the PagerDuty alert {key}"
+    action = f"{body['event_action']} PagerDuty alert {key}"
     with SaasClient("PagerDuty", base, secrets=[params["routing_key"]], module=module,
                     credential_hint="the pagerduty routing_key", url_hint="events_url / region",
                     timeout=params["request_timeout"], policy=common.policy_from_params(params),
@@ -75,8 +75,8 @@ def _events(module, params, transport):
         if module.check_mode:
             return result
         # The dedup_key makes a repeated enqueue harmless, so a 5xx may be retried.
-        response = client.request("POST", "/v2/enqueue", body, action=f"send the PagerDuty event ({action})",
-                                  retry_safe=True, hints={400: "check the event fields (see the PagerDuty Events API v2)"})
+        response = client.request("POST", "/v2/enqueue", body, action=action, retry_safe=True,
+                                  hints={400: "check routing_key and the event fields"})
         answer = _json(response)
         result["response"] = answer
         result["record"] = common.remember_sent(params.get("incident_dir"), "pagerduty-event", key, digest, request, answer)
@@ -102,15 +102,18 @@ def _rest(module, params, transport):
 
 
 class _Rest:
+    VERBS = {"triggered": "create", "acknowledged": "acknowledge", "resolved": "resolve"}
+
     def __init__(self, client, params, key, write_headers, check_mode):
         self.client, self.params, self.key = client, params, key
         self.write_headers, self.check_mode = write_headers, check_mode
         self.requests = []
+        # Every request of the run fails under the run's purpose: "Failed to create PagerDuty incident <key>: ..."
+        self.action = f"{self.VERBS[params['state']]} PagerDuty incident {key}"
 
     def find_open(self):
         query = {"incident_key": self.key, "statuses[]": list(OPEN_STATUSES)}
-        response = self.client.request("GET", "/incidents", params=query,
-                                       action=f"look up the PagerDuty incident {self.key}")
+        response = self.client.request("GET", "/incidents", params=query, action=self.action)
         incidents = [i for i in _json(response).get("incidents") or [] if i.get("incident_key") == self.key]
         return incidents[0] if incidents else None
 
@@ -136,8 +139,7 @@ class _Rest:
             body = {"incident": {"type": "incident_reference", "status": state}}
             if state == "resolved" and self.params.get("resolution"):
                 body["incident"]["resolution"] = self.params["resolution"]
-            updated = self.write("PUT", f"/incidents/{incident.get('id', '<new>')}", body,
-                                 f"{state[:-1]} the PagerDuty incident {key}")
+            updated = self.write("PUT", f"/incidents/{incident.get('id', '<new>')}", body, self.action)
             incident = (updated or {}).get("incident") or dict(incident, status=state)
             changed = True
         if self.params.get("note"):
@@ -147,13 +149,13 @@ class _Rest:
     def create(self):
         p = self.params
         if not p.get("service_id") or not p.get("summary"):
-            raise ConfigError("Failed to create PagerDuty incident: api=rest with state=triggered needs service_id and summary")
+            raise ConfigError(f"Failed to {self.action}: creating an incident needs service_id and summary")
         incident = {"type": "incident", "title": p["summary"][:MAX_SUMMARY],
                     "service": {"id": p["service_id"], "type": "service_reference"},
                     "urgency": p["urgency"], "incident_key": self.key}
         if p.get("details"):
             incident["body"] = {"type": "incident_body", "details": p["details"]}
-        action = "create PagerDuty incident"
+        action = self.action
         try:
             # incident_key makes a repeat safe: PagerDuty rejects a second open incident with the same key.
             created = self.write("POST", "/incidents", {"incident": incident}, action, retry_safe=True)
@@ -171,7 +173,7 @@ class _Rest:
         content = self.params["note"]
         if incident.get("id") not in (None, "<new>"):
             response = self.client.request("GET", f"/incidents/{incident['id']}/notes",
-                                           action=f"list the notes of PagerDuty incident {self.key}")
+                                           action=f"add a note to PagerDuty incident {self.key}")
             if any(n.get("content") == content for n in _json(response).get("notes") or []):
                 return False
         self.write("POST", f"/incidents/{incident.get('id', '<new>')}/notes", {"note": {"content": content}},
