@@ -180,6 +180,9 @@ class K8sClient:
             body["preconditions"] = preconditions
         if grace_period is not None:
             body["gracePeriodSeconds"] = grace_period
+        if dry_run:
+            # With a DeleteOptions body the API server ignores the query string, so dry run goes in the body too.
+            body["dryRun"] = ["All"]
         return self.request("DELETE", path, params=self._write_params(dry_run, manager=False), body=body)
 
     def logs(self, namespace, pod, container=None, tail_lines=None, since_seconds=None, previous=False,
