@@ -206,22 +206,39 @@ def make_handler(view: ClusterView, pod_network):
 
 
 def register_service(client: K8sClient, address: str, port: int = 80) -> None:
-    """A selector-less Service whose endpoint is this server, for the API server's service proxy."""
-    from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConflictError
+    """The Service `health-server` that reaches this server through the API server's service proxy.
 
+    The service proxy only forwards to endpoints that are pods (a selector-less Service with
+    hand-made Endpoints answers "no endpoints available"), so the Service selects a hostNetwork
+    pod that kwok places on a node: its pod IP is the node IP (`address`), where this server listens.
+    Idempotent; also converts the earlier selector-less Service of a running cluster.
+    """
+    from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConflictError, NotFoundError
+
+    base = f"/api/v1/namespaces/{SYSTEM_NAMESPACE}"
+    labels = {"app": "health-server"}
     objects = [
         ("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": SYSTEM_NAMESPACE}}),
-        (f"/api/v1/namespaces/{SYSTEM_NAMESPACE}/services", {
-            "apiVersion": "v1", "kind": "Service", "metadata": {"name": "health-server", "labels": {"app": "health-server"}},
-            "spec": {"ports": [{"name": "http", "port": port, "targetPort": port}]}}),
-        (f"/api/v1/namespaces/{SYSTEM_NAMESPACE}/endpoints", {
-            "apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "health-server"},
-            "subsets": [{"addresses": [{"ip": address}], "ports": [{"name": "http", "port": port}]}]}),
+        (f"{base}/pods", {
+            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "health-server", "labels": labels},
+            "spec": {"hostNetwork": True, "containers": [{
+                "name": "health-server", "image": "mataresit/health-server:local",
+                "ports": [{"name": "http", "containerPort": port}]}]}}),
+        (f"{base}/services", {
+            "apiVersion": "v1", "kind": "Service", "metadata": {"name": "health-server", "labels": labels},
+            "spec": {"selector": labels, "ports": [{"name": "http", "port": port, "targetPort": port}]}}),
     ]
     for path, body in objects:
         try:
             client.create(path, body)
         except ConflictError:
+            pass
+    service = client.get(f"{base}/services/health-server")
+    if not service["spec"].get("selector"):
+        client.patch(f"{base}/services/health-server", {"spec": {"selector": labels}})
+        try:  # the hand-made Endpoints; the endpoints controller writes the real one
+            client.delete(f"{base}/endpoints/health-server")
+        except NotFoundError:
             pass
 
 
