@@ -203,6 +203,36 @@ def rollout_state(obj):
     return state
 
 
+def pod_problems(client, obj, limit=3):
+    """Why the workload's pods are not Ready, summarised in a few words (one list call; '' when none)."""
+    selector = selector_string((obj.get("spec") or {}).get("selector"))
+    if not selector:
+        return ""
+    try:
+        pods = client.list(resources.path("Pod", meta(obj).get("namespace")), label_selector=selector)
+    except EmergencyError:
+        return ""  # the summary is a courtesy; the caller's error stands on its own
+    counts = {}
+    for pod in pods:
+        status = pod.get("status") or {}
+        if meta(pod).get("deletionTimestamp") or any(
+                c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or []):
+            continue
+        for cs in status.get("containerStatuses") or [{"image": "", "state": {"waiting": {"reason": status.get("phase")}}}]:
+            if cs.get("ready"):
+                continue
+            waiting = (cs.get("state") or {}).get("waiting") or {}
+            last = (cs.get("lastState") or {}).get("terminated") or {}
+            why = waiting.get("reason") or status.get("reason") or status.get("phase") or "NotReady"
+            if last.get("reason"):
+                why += f" (last exit {last['reason']} {last.get('exitCode', '')})".replace(" )", ")")
+            key = (why, cs.get("image") or "")
+            counts[key] = counts.get(key, 0) + 1
+    parts = [f"{n} pod(s) {why}" + (f" with image {image}" if image else "")
+             for (why, image), n in sorted(counts.items(), key=lambda kv: -kv[1])[:limit]]
+    return "; ".join(parts)
+
+
 def wait_for_rollout(client, namespace, name, timeout, sleep, kind="Deployment"):
     """Poll until the rollout is complete; return (object, elapsed_seconds).
 
@@ -220,15 +250,19 @@ def wait_for_rollout(client, namespace, name, timeout, sleep, kind="Deployment")
         if state["complete"]:
             return obj, elapsed
         if state["failed"]:
+            problems = pod_problems(client, obj)
             raise RolloutFailed(
-                f"the rollout of {kind.lower()} {namespace}/{name} failed ({state['reason']}): {state['message']}; "
-                "undo it (mataresit.emergency.rollout action=undo) or fix the pod template",
-                reason=state["reason"], elapsed=elapsed, state=state)
+                f"the rollout of {kind.lower()} {namespace}/{name} failed ({state['reason']}): {state['message']}"
+                + (f" Pods: {problems}." if problems else "")
+                + " Undo it (mataresit.emergency.rollout action=undo) or fix the pod template.",
+                reason=state["reason"], elapsed=elapsed, state=state, pods=problems or None)
         if time.monotonic() >= deadline:
+            problems = pod_problems(client, obj)
             raise WaitTimeout(
                 f"the rollout of {kind.lower()} {namespace}/{name} was not complete after {elapsed:.0f}s "
-                f"({state['reason']}: {state['message']}); raise wait_timeout or inspect the pods",
-                elapsed=elapsed, state=state)
+                f"({state['reason']}: {state['message']})" + (f". Pods: {problems}" if problems else "")
+                + "; raise wait_timeout or inspect the pods",
+                elapsed=elapsed, state=state, pods=problems or None)
         time.sleep(max(0.0, min(sleep, deadline - time.monotonic())))
 
 

@@ -17,12 +17,12 @@ def _escape(key):
 
 
 def select_undo_target(deployment, replicasets, to_revision=None):
-    """Choose the ReplicaSet an undo goes back to; return (replicaset, current_revision, up_to_date).
+    """Choose the ReplicaSet an undo goes back to; return (replicaset, current_revision, skip_reason).
 
     replicasets are the Deployment's own (owned_replicasets). Without
-    to_revision the target is the newest revision older than the current one;
-    up_to_date is True when the Deployment already runs the target's template,
-    or already undid that revision (see ROLLED_BACK_FROM).
+    to_revision the target is the newest revision older than the current one.
+    skip_reason (else None) says why nothing is to be done: the Deployment
+    already runs the target's template, or already undid it (ROLLED_BACK_FROM).
     """
     name = deployments.meta(deployment).get("name")
     if (deployment.get("spec") or {}).get("paused"):
@@ -44,11 +44,12 @@ def select_undo_target(deployment, replicasets, to_revision=None):
     target = by_revision[target_revision]
     current_template = deployments.template_without_hash((deployment.get("spec") or {}).get("template"))
     target_template = deployments.template_without_hash((target.get("spec") or {}).get("template"))
-    up_to_date = current_template == target_template
-    if not to_revision:
-        undone = (deployments.meta(deployment).get("annotations") or {}).get(ROLLED_BACK_FROM)
-        up_to_date = up_to_date or undone == str(target_revision)
-    return target, current, up_to_date
+    if current_template == target_template:
+        return target, current, f"the pod template already matches revision {target_revision}"
+    undone = (deployments.meta(deployment).get("annotations") or {}).get(ROLLED_BACK_FROM)
+    if not to_revision and undone == str(target_revision):
+        return target, current, f"revision {target_revision} was already undone (now at revision {current})"
+    return target, current, None
 
 
 def undo_patch(deployment, target_template, reason=None, from_revision=None):
@@ -88,12 +89,14 @@ def undo(client, namespace, name, to_revision=None, reason=None, dry_run=False, 
     """
     before = deployment or deployments.get_workload(client, "Deployment", namespace, name)
     owned = deployments.owned_replicasets(client, before)
-    target, current, up_to_date = select_undo_target(before, owned, to_revision)
+    target, current, skip_reason = select_undo_target(before, owned, to_revision)
     target_template = deployments.template_without_hash(target["spec"]["template"])
-    result = {"changed": not up_to_date, "before": deployments.strip_object(before),
+    result = {"changed": not skip_reason, "before": deployments.strip_object(before),
               "after": deployments.strip_object(before), "revision": deployments.revision_of(target),
               "from_revision": current, "images": deployments.images(target_template), "backup_path": None}
-    if up_to_date:
+    if skip_reason:
+        result.update(msg=f"Nothing to undo: {skip_reason}", revision=current, from_revision=current,
+                      images=deployments.images(before["spec"]["template"]))
         return result
     if not dry_run:
         result["backup_path"] = backup(incident_dir, "undo", before)

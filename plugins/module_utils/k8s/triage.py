@@ -220,7 +220,8 @@ class PodSummary:
             classes.append("failed")
             reason = reason or status.get("reason") or "Failed"
             message = message or (status.get("message") or "")[:300]
-        elif phase == "Running" and not ready:
+        elif phase == "Running" and not ready and not classes:
+            # not Ready for no container failure seen above (readiness probe, node, gates)
             classes.append("not_ready")
             if not reason and ready_cond:
                 reason, message = ready_cond.get("reason") or "NotReady", (ready_cond.get("message") or "")[:300]

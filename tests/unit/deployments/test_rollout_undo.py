@@ -66,7 +66,8 @@ def test_undo_is_idempotent(api, client, history):
     api.objects[DEP]["metadata"]["annotations"]["deployment.kubernetes.io/revision"] = "4"
     writes = len(api.writes())
     again = rollout.undo(client, "ns", "app")
-    assert again["changed"] is False and again["revision"] == 3
+    assert again["changed"] is False and again["revision"] == 4 and again["images"] == {"app": "app:v2"}
+    assert "revision 3 was already undone" in again["msg"]
     again = rollout.undo(client, "ns", "app", to_revision=4)
     assert again["changed"] is False
     assert len(api.writes()) == writes
