@@ -41,6 +41,7 @@ POD_CIDR = "10.213.16.0/20"
 SERVICE_CIDR = "10.213.128.0/20"
 NODE_COUNT = int(os.environ.get("MRE_NODES", "4"))
 HEALTH_PORTS = (80, 3000, 8080, 9090, 9091)
+NODE_RESOURCES = {"cpu": "32", "memory": "128Gi", "pods": "2000", "ephemeral-storage": "500Gi"}
 STATE = RUN_DIR / "state.json"
 
 
@@ -218,11 +219,11 @@ def _create_nodes(client) -> None:
                                     "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
                                     "topology.kubernetes.io/zone": f"local-{i % 2}"}},
             "spec": {},
-            "status": {"allocatable": {"cpu": "8", "memory": "32Gi", "pods": "110"},
-                       "capacity": {"cpu": "8", "memory": "32Gi", "pods": "110"}},
+            "status": {"allocatable": NODE_RESOURCES, "capacity": NODE_RESOURCES},
         }
         with contextlib.suppress(ConflictError):
             client.create("/api/v1/nodes", node)
+        client.patch(f"/api/v1/nodes/{node['metadata']['name']}/status", {"status": node["status"]})
 
 
 def _kwok_config(path: Path, pki: Path) -> None:
@@ -237,13 +238,16 @@ def _kwok_config(path: Path, pki: Path) -> None:
         "generic": ["INFO  started"],
     }
     for name, content in lines.items():
-        (logs_dir / f"{name}.log").write_text("\n".join(f"2026-01-01T00:00:0{i}Z {line}" for i, line in enumerate(content)) + "\n")
+        # CRI log format, as a kubelet stores container logs.
+        (logs_dir / f"{name}.log").write_text("".join(
+            f"2026-01-01T00:00:0{i}.000000000Z stdout F {line}\n" for i, line in enumerate(content)))
     options = {
         "apiVersion": "config.kwok.x-k8s.io/v1alpha1", "kind": "KwokConfiguration",
         "options": {"cidr": POD_CIDR, "nodeIP": NS_IP, "nodePort": 10250, "serverAddress": "0.0.0.0:10250",
                     "tlsCertFile": str(pki / "kwok.crt"), "tlsPrivateKeyFile": str(pki / "kwok.key"),
                     "manageAllNodes": False, "manageNodesWithAnnotationSelector": "kwok.x-k8s.io/node=fake",
-                    "nodeLeaseDurationSeconds": 40},
+                    "nodeLeaseDurationSeconds": 40, "nodeLeaseParallelism": 4,
+                    "podPlayStageParallelism": 8, "nodePlayStageParallelism": 4, "enableDebuggingHandlers": True},
     }
     cluster_logs = {
         "apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "ClusterLogs", "metadata": {"name": "logs"},

@@ -7,7 +7,7 @@ From tests/fixtures/reference-system (a copy of the production manifests):
 namespace, ConfigMaps, Secrets (placeholders replaced by generated test
 values), ServiceAccounts, the app Deployment `paperless-maverick` and the
 worker Deployment `embedding-queue-workers` (workers/ manifest), Services,
-PodDisruptionBudgets, NetworkPolicy and LimitRange. HPAs, the ResourceQuota,
+PodDisruptionBudgets and the worker NetworkPolicy. HPAs, the ResourceQuota,
 Ingress, CronJob, RBAC and the monitoring CRDs are left out unless full=True:
 with no metrics API an HPA only fights the runbook's scaling, and the quota
 caps the runbook's scale-ups. Also the runbook's dependencies: a PostgreSQL
@@ -35,9 +35,11 @@ from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import res
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.client import K8sClient  # noqa: E402
 
 MANIFESTS = REPO / "tests" / "fixtures" / "reference-system" / "kubernetes"
-CORE_KINDS = {"Namespace", "ConfigMap", "Secret", "ServiceAccount", "Service", "Deployment",
-              "PodDisruptionBudget", "NetworkPolicy", "LimitRange"}
-FULL_KINDS = CORE_KINDS | {"HorizontalPodAutoscaler", "ResourceQuota", "Ingress", "CronJob", "Role", "RoleBinding"}
+# Apply order: what others reference first.
+CORE_KINDS = ["Namespace", "ServiceAccount", "ConfigMap", "Secret", "Service", "Deployment",
+              "PodDisruptionBudget", "NetworkPolicy"]
+# The reference LimitRange is rejected by the API server (a PVC limit without min/max), so it stays out.
+FULL_KINDS = CORE_KINDS + ["HorizontalPodAutoscaler", "ResourceQuota", "Ingress", "CronJob", "Role", "RoleBinding"]
 CORE_DEPLOYMENTS = {"paperless-maverick", "embedding-queue-workers"}
 # deployment.yaml also holds an older copy of the worker Deployment; workers/ holds the production one.
 SKIP = {("deployment.yaml", "Deployment", "embedding-queue-workers")}
@@ -140,7 +142,8 @@ def deploy(kubeconfig: str, namespace: str = "paperless-maverick", db_namespace:
     with K8sClient.from_params({"kubeconfig": kubeconfig}) as client:
         docs = [_retarget(doc, namespace) for _, doc in manifests(full)]
         docs = [_test_secret_values(d, generated) if d["kind"] == "Secret" else d for d in docs]
-        docs.sort(key=lambda d: d["kind"] != "Namespace")  # the namespace first
+        order = FULL_KINDS if full else CORE_KINDS
+        docs.sort(key=lambda d: order.index(d["kind"]))
         for doc in docs:
             apply(client, doc)
         deployments = sorted(d["metadata"]["name"] for d in docs if d["kind"] == "Deployment")

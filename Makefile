@@ -1,0 +1,49 @@
+# mataresit.emergency — developer entry points.
+#   make demo   start the local cluster, deploy the reference workload, break it,
+#               run the P0 playbook, show the recovery and the incident report
+#   make test   unit + integration tests, ansible-lint, ansible-test sanity
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: venv build cluster-up cluster-down cluster-status demo test unit lint sanity clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements.txt -c constraints.txt
+	mkdir -p .collections/ansible_collections/mataresit
+	ln -sfn ../../.. .collections/ansible_collections/mataresit/emergency
+	touch $@
+
+build: venv
+	$(BIN)/python tools/k8s_build.py
+
+cluster-up: venv
+	$(BIN)/python tools/localcluster.py up
+
+cluster-down: venv
+	$(BIN)/python tools/localcluster.py down
+
+cluster-status: venv
+	$(BIN)/python tools/localcluster.py status
+
+demo: venv
+	$(BIN)/python tools/demo.py
+
+test: venv
+	bash tools/test.sh
+
+unit: venv
+	$(BIN)/python -m pytest -m unit -q
+
+lint: venv
+	bash tools/test.sh lint
+
+sanity: venv
+	bash tools/test.sh sanity
+
+clean:
+	-$(BIN)/python tools/localcluster.py down
+	rm -rf run build .collections

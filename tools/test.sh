@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The project's test command (README: `make test`): unit and integration tests
+# against the local control plane and SaaS sandbox, ansible-lint (production
+# profile) and ansible-test sanity. `tools/test.sh pytest|lint|sanity` runs one part.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=.venv/bin
+export ANSIBLE_CONFIG="$PWD/ansible.cfg"
+part="${1:-all}"
+
+run_pytest() {
+  local started_here=0
+  if [ -z "${KUBECONFIG:-}" ] && ! $BIN/python tools/localcluster.py status >/dev/null 2>&1; then
+    started_here=1
+    $BIN/python tools/localcluster.py up
+  fi
+  set +e
+  $BIN/python -m pytest -q -p no:cacheprovider -n "${MRE_TEST_WORKERS:-2}" tests
+  local rc=$?
+  set -e
+  if [ "$started_here" = 1 ] && [ -z "${MRE_KEEP_CLUSTER:-}" ]; then
+    $BIN/python tools/localcluster.py down
+  fi
+  return $rc
+}
+
+run_lint() {
+  $BIN/ansible-lint --profile production --offline playbooks roles
+}
+
+run_sanity() {
+  # ansible-test needs the collection at .../ansible_collections/mataresit/emergency.
+  local dest=build/sanity/ansible_collections/mataresit/emergency
+  rm -rf build/sanity && mkdir -p "$dest"
+  git ls-files -co --exclude-standard -z | grep -zv '^tests/fixtures/' | xargs -0 cp --parents -t "$dest"
+  (cd "$dest" && git init -q && git add -A >/dev/null && \
+    "$OLDPWD/$BIN/ansible-test" sanity --venv --requirements --python 3.11 --color no)
+}
+
+case "$part" in
+  pytest) run_pytest ;;
+  lint) run_lint ;;
+  sanity) run_sanity ;;
+  all) run_pytest; run_lint; run_sanity ;;
+  *) echo "usage: tools/test.sh [all|pytest|lint|sanity]" >&2; exit 2 ;;
+esac
