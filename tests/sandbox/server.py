@@ -330,7 +330,7 @@ class Sandbox:
             return 400, {"error": {"message": "Invalid Input Provided", "code": 2001, "errors": errors}}
         if service == "statuspage":
             return 400, {"message": "; ".join(errors)}
-        return 400, "invalid_blocks" if any("block" in e for e in errors) else "invalid_payload"
+        return 400, "invalid_blocks" if any(e.startswith("block ") for e in errors) else "invalid_payload"
 
     @staticmethod
     def fault_body(service, fault):

@@ -79,7 +79,7 @@ class _Inbox:
         with self.lock:
             self.messages.append({"from": envelope.mail_from, "to": list(envelope.rcpt_tos),
                                   "data": envelope.content.decode("utf8", errors="replace"),
-                                  "login": getattr(session, "auth_data", None) and session.auth_data.login,
+                                  "login": session.auth_data.login if session.auth_data else None,
                                   "tls": session.ssl is not None})
         return "250 Message accepted for delivery"
 
@@ -91,7 +91,7 @@ def _authenticator(server, session, envelope, mechanism, auth_data):
     from aiosmtpd.smtp import AuthResult
 
     ok = auth_data.login.decode() == SMTP_USER and auth_data.password.decode() == SMTP_PASSWORD
-    return AuthResult(success=ok, handled=False)
+    return AuthResult(success=ok, handled=False, auth_data=auth_data)
 
 
 @pytest.fixture
