@@ -142,6 +142,9 @@ class ClusterView:
 def make_handler(view: ClusterView, pod_network):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out in separate writes: without TCP_NODELAY, Nagle holds the body
+        # until the client's delayed ACK (~40 ms) on every keep-alive request after the first.
+        disable_nagle_algorithm = True
 
         def log_message(self, fmt, *args):  # quiet; the run log keeps errors only
             pass

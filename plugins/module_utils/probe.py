@@ -201,6 +201,7 @@ class Prober:
         self._k8s = None
         self._transport = transport
         self._clients = {}
+        self._plain_verify = True
         self._clock = clock
         self._sleep = sleep
         self._backoff = backoff
@@ -215,6 +216,7 @@ class Prober:
         return self._k8s
 
     def http(self, verify=True):
+        """The client for a TLS setting (built once; verify=True loads the CA bundle)."""
         if verify not in self._clients:
             self._clients[verify] = httpx.Client(
                 verify=verify, http1=True, http2=False, follow_redirects=False, transport=self._transport,
@@ -241,6 +243,10 @@ class Prober:
     # probing -----------------------------------------------------------------
     def probe(self, targets):
         """Probe every target; returns {healthy, targets: [result...], unhealthy: [names]}."""
+        https = {t.validate_certs for t in targets if t.url and t.url.startswith("https:")}
+        # Plain-http targets share a client with the https ones; with no https target at all they
+        # need no TLS settings, which spares loading the CA bundle.
+        self._plain_verify = True in https
         if any(t.service for t in targets):
             self.k8s()  # build the connection once, before the threads (and fail early on bad config)
         if len(targets) == 1:
@@ -256,10 +262,15 @@ class Prober:
         samples = [self._sample(target, send) for _ in range(target.samples)]
         return evaluate(target, samples)
 
+    def _verify_for(self, target):
+        if target.url.startswith("https:"):
+            return target.validate_certs
+        return self._plain_verify
+
     def _sender(self, target):
         timeout = httpx.Timeout(target.timeout)
         if target.url:
-            client = self.http(target.validate_certs)
+            client = self.http(self._verify_for(target))
             return lambda: client.get(target.url, timeout=timeout)
         client, path = self.k8s(), target.proxy_path
         return lambda: client.send("GET", path, timeout=timeout)

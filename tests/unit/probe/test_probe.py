@@ -418,3 +418,18 @@ def test_url_targets_need_no_kubernetes_connection(monkeypatch, tmp_path):
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing"))
     transport = httpx.MockTransport(lambda r: httpx.Response(200))
     assert probe.health_probe(Module(targets=[{"url": "http://up.test/"}]), transport=transport)["healthy"]
+
+
+def test_plain_http_targets_share_the_https_client_and_need_no_ca_bundle_alone():
+    def ok(request):
+        return httpx.Response(200)
+
+    with prober(ok) as p:
+        p.probe([target(url="http://a.test/"), target(url="http://b.test/")])
+        assert list(p._clients) == [False]
+    with prober(ok) as p:
+        p.probe([target(url="http://a.test/"), target(url="https://b.test/")])
+        assert list(p._clients) == [True]
+    with prober(ok) as p:
+        p.probe([target(url="https://a.test/"), target(url="https://b.test/", validate_certs=False)])
+        assert sorted(p._clients) == [False, True]
