@@ -68,6 +68,12 @@ def run_module():
     return _run
 
 
+@pytest.fixture
+def run_module_output():
+    """run_module_process itself: (result, stdout, stderr), for tests that search the raw module output."""
+    return run_module_process
+
+
 @pytest.fixture(scope="session")
 def cluster():
     """Cluster info dict: kubeconfig, and (local cluster only) health server URLs."""

@@ -33,7 +33,7 @@ def scrub_secret(secret):
     meta = secret.get("metadata") or {}
     keys = sorted(set(secret.get("data") or {}) | set(secret.get("stringData") or {}))
     annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k != LAST_APPLIED}
-    return {
+    scrubbed = {
         "apiVersion": "v1", "kind": "Secret",
         "metadata": {k: v for k, v in {
             "name": meta.get("name"), "namespace": meta.get("namespace"), "uid": meta.get("uid"),
@@ -42,9 +42,11 @@ def scrub_secret(secret):
             "ownerReferences": meta.get("ownerReferences"),
         }.items() if v is not None},
         "type": secret.get("type"),
-        "immutable": secret.get("immutable"),
         "keys": keys,
     }
+    if secret.get("immutable") is not None:
+        scrubbed["immutable"] = secret["immutable"]
+    return scrubbed
 
 
 def secret_values(secrets):
@@ -165,7 +167,7 @@ def collect(client, params, check_mode=False):
         "rollout-history.yaml": _dump(rollout_history(by_kind["Deployment"], by_kind["ReplicaSet"])),
     }
     for kind, items in by_kind.items():
-        files[f"objects/{kind.lower()}s.yaml"] = _dump({
+        files[f"objects/{resources.KINDS[kind][1]}.yaml"] = _dump({
             "apiVersion": "v1", "kind": "List",
             "items": [dict(_strip(i), apiVersion=resources.API_VERSIONS[kind], kind=kind) for i in items]})
     targets = log_targets(by_kind["Pod"], params["include_previous_logs"]) if params["include_logs"] else []
