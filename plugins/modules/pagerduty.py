@@ -63,7 +63,7 @@ options:
     type: str
   api_token:
     description:
-      - REST API v2 key (sent as C(Authorization: Token token=...)). Required with O(api=rest).
+      - "REST API v2 key (sent as C(Authorization: Token token=...)). Required with O(api=rest)."
       - Can also be set with E(PAGERDUTY_API_TOKEN).
     type: str
   from_email:

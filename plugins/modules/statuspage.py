@@ -39,7 +39,7 @@ options:
     required: true
   api_key:
     description:
-      - Statuspage API key (sent as C(Authorization: OAuth ...)). Can also be set with E(STATUSPAGE_API_KEY).
+      - "Statuspage API key (sent as C(Authorization: OAuth ...)). Can also be set with E(STATUSPAGE_API_KEY)."
     type: str
     required: true
   api_url:
@@ -69,8 +69,8 @@ options:
     type: str
   components:
     description:
-      - Component statuses to set, as a mapping of component name or id to status, for example
-        C({"API": "major_outage"}). Unknown components are an error that lists the page's components.
+      - Component statuses to set, as a mapping of component name or id to status (for example V(API) to
+        V(major_outage)). Unknown components are an error that lists the page's components.
       - With O(status=resolved), affected components not named here go back to C(operational).
     type: dict
   deliver_notifications:
