@@ -91,6 +91,54 @@ def slow_server():
     server.server_close()
 
 
+@pytest.fixture
+def tls_server(tmp_path):
+    """A local https endpoint with a self-signed certificate nobody trusts."""
+    import datetime
+    import ipaddress
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(hours=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .sign(key, hashes.SHA256()))
+    (tmp_path / "c.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "k.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                       serialization.NoEncryption()))
+
+    class Ok(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Ok)
+    server.daemon_threads = True
+    server.handle_error = lambda request, address: None  # the refused handshakes are the point
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "c.pem", tmp_path / "k.pem")
+    server.socket = context.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"https://127.0.0.1:{server.server_address[1]}/health"
+    server.shutdown()
+    server.server_close()
+
+
 # -- health_probe ------------------------------------------------------------
 def test_healthy_app_then_bad_image_then_healed(run_module, k8s, namespace, workload, health):
     workload(namespace)
@@ -153,6 +201,14 @@ def test_refused_connection_is_retried_then_reported(run_module):
     assert result["unhealthy"] == [url]
 
 
+def test_untrusted_certificate_is_a_tls_error_unless_verification_is_off(run_module, tls_server):
+    result = run_module("health_probe", {"targets": [{"url": tls_server, "retries": 2}]})
+    target = result["targets"][0]
+    assert target["error"] == "tls" and target["retries"] == 0 and "CERTIFICATE_VERIFY_FAILED" in target["message"]
+    result = run_module("health_probe", {"targets": [{"url": tls_server, "validate_certs": False}], "samples": 3})
+    assert result["healthy"] is True and result["targets"][0]["responses"] == 3
+
+
 def test_mixed_targets_name_each_failure(run_module, health, slow_server):
     refused = f"http://127.0.0.1:{closed_port()}/health"
     result = run_module("health_probe", {"targets": [
@@ -210,10 +266,11 @@ def test_service_proxy_failures_are_one_clear_line(run_module, conn, namespace):
     assert missing["msg"].startswith(f"Failed to probe {namespace}/nope:80/health: ")
     assert 'services "nope" not found' in missing["msg"]
 
-    unreachable = run_module("health_probe", {"host": "https://127.0.0.1:1", "api_key": "x", "targets": [
+    token = "probe-token-5d1c0e7a9b"
+    unreachable = run_module("health_probe", {"host": "https://127.0.0.1:1", "api_key": token, "targets": [
         {"service": HEALTH_SERVICE}], "retries": 0}, expect_failure=True)
     assert "Kubernetes API server at https://127.0.0.1:1 is unreachable" in unreachable["msg"]
-    assert "\n" not in unreachable["msg"]
+    assert "\n" not in unreachable["msg"] and token not in json.dumps(unreachable)
 
     bad_context = run_module("health_probe", dict(conn, context="nope", targets=[{"service": HEALTH_SERVICE}]),
                              expect_failure=True)

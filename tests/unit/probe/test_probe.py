@@ -46,13 +46,11 @@ class Module:
 
 
 def prober(handler, clock=None, k8s_handler=None, sleeps=None):
-    k8s_factory = None
-    if k8s_handler is not None:
+    def k8s_factory():
         conn = Connection(server="https://k8s.test", verify=False)
+        return K8sClient(conn, transport=httpx.MockTransport(k8s_handler))
 
-        def k8s_factory():
-            return K8sClient(conn, transport=httpx.MockTransport(k8s_handler))
-    return probe.Prober(k8s_factory=k8s_factory, transport=httpx.MockTransport(handler),
+    return probe.Prober(k8s_factory=k8s_factory if k8s_handler is not None else None, transport=httpx.MockTransport(handler),
                         clock=clock or Clock(), sleep=(sleeps.append if sleeps is not None else lambda s: None),
                         backoff=lambda attempt: 0.01 * attempt)
 
