@@ -61,7 +61,9 @@ def run(module):
     msg["Message-ID"] = make_msgid(domain=params["sender"].rpartition("@")[2] or None)
     refused = send(params, port, msg, recipients)
     result["refused"] = refused
-    result["record"] = common.remember_sent(params.get("incident_dir"), "email", key, digest, preview, {"refused": refused})
+    record = common.remember_sent(params.get("incident_dir"), "email", key, digest, preview, {"refused": refused})
+    if record:
+        result["record"] = record
     return result
 
 

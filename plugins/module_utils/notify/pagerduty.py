@@ -79,8 +79,10 @@ def _events(module, params, transport):
                                   hints={400: "check routing_key and the event fields"})
         answer = _json(response)
         result["response"] = answer
-        result["record"] = common.remember_sent(params.get("incident_dir"), "pagerduty-event", key, digest, request, answer)
         result["attempts"] = client.attempts
+        record = common.remember_sent(params.get("incident_dir"), "pagerduty-event", key, digest, request, answer)
+        if record:
+            result["record"] = record
         return result
 
 

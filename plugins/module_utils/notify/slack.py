@@ -83,5 +83,7 @@ def run(module, transport=None):
         response = client.request("POST", url, message, action="post the Slack message", hints=SLACK_HINTS)
         result["response"] = (response.text or "").strip()[:200]
         result["attempts"] = client.attempts
-        result["record"] = common.remember_sent(params.get("incident_dir"), "slack", key, digest, request, result["response"])
+        record = common.remember_sent(params.get("incident_dir"), "slack", key, digest, request, result["response"])
+        if record:
+            result["record"] = record
         return result
