@@ -6,23 +6,18 @@ from __future__ import annotations
 
 import math
 import time
-import traceback
 from urllib.parse import urlsplit
 
-import httpx
-
+from ansible_collections.mataresit.emergency.plugins.module_utils.deps import optional_import
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import (
     ApiError, ConfigError, EmergencyError, UnreachableError, failing_to,
 )
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import resources
+from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.client import K8sClient
 from ansible_collections.mataresit.emergency.plugins.module_utils.probe import USER_AGENT, classify
 
-try:
-    from prometheus_client.parser import text_string_to_metric_families
-    PROMETHEUS_IMPORT_ERROR = None
-except ImportError:  # pragma: no cover - depends on the interpreter
-    text_string_to_metric_families = None
-    PROMETHEUS_IMPORT_ERROR = traceback.format_exc()
+httpx = optional_import("httpx")
+prometheus_parser = optional_import("prometheus_client.parser")
 
 ACCEPT = "text/plain;version=0.0.4;q=0.9,*/*;q=0.1"
 
@@ -45,13 +40,13 @@ def parse_samples(text, names=None, source="the endpoint"):
     `..._bucket`) or by family name (`embedding_processing_duration_seconds`
     selects its buckets, sum and count); None keeps every sample.
     """
-    if text_string_to_metric_families is None:
+    if prometheus_parser is None:
         raise ConfigError("Failed to parse metrics: the prometheus_client Python library is missing on the "
                           "managed node; install it (pip install prometheus-client).")
     wanted = set(names) if names else None
     samples = []
     try:
-        for family in text_string_to_metric_families(text):
+        for family in prometheus_parser.text_string_to_metric_families(text):
             keep_family = wanted is None or family.name in wanted
             for sample in family.samples:
                 if keep_family or sample.name in wanted:
@@ -207,8 +202,6 @@ def _service_port(svc):
 
 def metrics_probe(module, transport=None):
     """The metrics_probe module's operation."""
-    from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.client import K8sClient
-
     params = module.params
     url = _source(params)
     thresholds = validate_thresholds(params.get("thresholds"))

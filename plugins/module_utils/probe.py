@@ -16,12 +16,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-import httpx
-
+from ansible_collections.mataresit.emergency.plugins.module_utils.deps import optional_import
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import (
-    ApiError, ConfigError, NotFoundError, UnreachableError,
+    ApiError, ConfigError, EmergencyError, NotFoundError, UnreachableError,
 )
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import resources
+from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.client import K8sClient
+
+httpx = optional_import("httpx")
 
 USER_AGENT = "mataresit.emergency health_probe"
 # Error kinds, most severe first: a target's `error` is the first kind seen in this order.
@@ -446,9 +448,6 @@ def unhealthy_summary(results):
 # -- module operation --------------------------------------------------------
 def health_probe(module, transport=None):
     """The health_probe module's operation: probe, judge, and fail only when asked."""
-    from ansible_collections.mataresit.emergency.plugins.module_utils.errors import EmergencyError
-    from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.client import K8sClient
-
     params = module.params
     targets = build_targets(params)
     started = time.monotonic()

@@ -280,6 +280,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.args import k8s_spec
 from ansible_collections.mataresit.emergency.plugins.module_utils.module_runner import run
+from ansible_collections.mataresit.emergency.plugins.module_utils.probe import health_probe
 
 SERVICE_SPEC = dict(
     namespace=dict(type="str", required=True),
@@ -316,15 +317,9 @@ ARGUMENT_SPEC = k8s_spec(
 )
 
 
-def probe(module):
-    from ansible_collections.mataresit.emergency.plugins.module_utils.probe import health_probe
-
-    return health_probe(module)
-
-
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    run(module, probe)
+    run(module, health_probe)
 
 
 if __name__ == "__main__":

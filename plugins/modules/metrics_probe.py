@@ -249,6 +249,7 @@ duration_ms:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.args import k8s_spec
+from ansible_collections.mataresit.emergency.plugins.module_utils.metrics import metrics_probe
 from ansible_collections.mataresit.emergency.plugins.module_utils.module_runner import run
 
 SERVICE_SPEC = dict(
@@ -271,12 +272,6 @@ ARGUMENT_SPEC = k8s_spec(
 )
 
 
-def probe(module):
-    from ansible_collections.mataresit.emergency.plugins.module_utils.metrics import metrics_probe
-
-    return metrics_probe(module)
-
-
 def main():
     module = AnsibleModule(
         argument_spec=ARGUMENT_SPEC,
@@ -285,7 +280,7 @@ def main():
         required_if=[("all_pods", True, ("service",))],
         supports_check_mode=True,
     )
-    run(module, probe)
+    run(module, metrics_probe, requires=("httpx", "yaml", "prometheus_client"))
 
 
 if __name__ == "__main__":
