@@ -243,6 +243,13 @@ def register_service(client: K8sClient, address: str, port: int = 80) -> None:
             client.delete(f"{base}/endpoints/health-server")
         except NotFoundError:
             pass
+    deadline = time.monotonic() + 60  # until the pod is Ready and the proxy has an endpoint
+    while time.monotonic() < deadline:
+        endpoints = client.get_or_none(f"{base}/endpoints/health-server") or {}
+        if any(subset.get("addresses") for subset in endpoints.get("subsets") or []):
+            return
+        time.sleep(0.5)
+    raise SystemExit("Failed to register the health-server Service: its pod never became a ready endpoint.")
 
 
 def main() -> int:
