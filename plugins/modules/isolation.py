@@ -8,7 +8,7 @@ module: isolation
 short_description: Isolate a namespace with a default-deny NetworkPolicy and an allow-list
 version_added: 0.1.0
 description:
-  - Creates (or removes) one NetworkPolicy that selects every pod of the namespace (C(podSelector: {})) and denies
+  - Creates (or removes) one NetworkPolicy that selects every pod of the namespace (an empty C(podSelector)) and denies
     all ingress and egress except an allow-list - DNS to O(dns_namespace), ingress from the monitoring namespaces
     to the metrics ports, egress to the evidence store - replacing the runbook's
     C(kubectl patch networkpolicy default-deny).

@@ -262,12 +262,12 @@ state_file:
   type: str
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.args import K8S_WAIT_ARG_SPEC, k8s_spec
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.client import K8sClient
 from ansible_collections.mataresit.emergency.plugins.module_utils.module_runner import run
-from ansible_collections.mataresit.emergency.plugins.module_utils.security import backup, rotation
+from ansible_collections.mataresit.emergency.plugins.module_utils.security import rotation
 
 ALPHABETS = ["alnum", "hex", "urlsafe", "printable"]
 
@@ -308,10 +308,8 @@ def main():
         restart_consumers=dict(type="bool", default=True),
         reason=dict(type="str"),
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    if backup.CRYPTOGRAPHY_IMPORT_ERROR:
-        module.fail_json(msg=missing_required_lib("cryptography"), exception=backup.CRYPTOGRAPHY_IMPORT_ERROR)
-    run(module, operation)
+    run(AnsibleModule(argument_spec=argument_spec, supports_check_mode=True), operation,
+        requires=("httpx", "yaml", "cryptography"))
 
 
 if __name__ == "__main__":

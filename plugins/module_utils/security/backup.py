@@ -7,18 +7,15 @@ import base64
 import json
 import os
 import time
-import traceback
 
 from ansible_collections.mataresit.emergency.plugins.module_utils import workspace
+from ansible_collections.mataresit.emergency.plugins.module_utils.deps import optional_import
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError
 
-try:
-    from cryptography.exceptions import InvalidTag
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-    from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
-    CRYPTOGRAPHY_IMPORT_ERROR = None
-except ImportError:  # pragma: no cover - depends on the interpreter
-    CRYPTOGRAPHY_IMPORT_ERROR = traceback.format_exc()
+# cryptography is optional at import time; module_runner fails with missing_required_lib() without it.
+_exceptions = optional_import("cryptography.exceptions")
+_aead = optional_import("cryptography.hazmat.primitives.ciphers.aead")
+_scrypt = optional_import("cryptography.hazmat.primitives.kdf.scrypt")
 
 FORMAT = "mataresit.emergency/secret-backup"
 VERSION = 1
@@ -33,7 +30,7 @@ def _derive(backup_key, salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P):
     if not backup_key:
         raise ConfigError("Failed to derive the backup encryption key: backup_key is empty; give a long random "
                           "passphrase (for example from Ansible Vault).")
-    return Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(backup_key.encode("utf-8"))
+    return _scrypt.Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(backup_key.encode("utf-8"))
 
 
 def _aad(header):
@@ -45,7 +42,7 @@ def encrypt(backup_key, payload, header):
     salt, nonce = os.urandom(16), os.urandom(12)
     key = _derive(backup_key, salt)
     header = dict(header, format=FORMAT, version=VERSION)
-    ciphertext = AESGCM(key).encrypt(nonce, json.dumps(payload).encode("utf-8"), _aad(header))
+    ciphertext = _aead.AESGCM(key).encrypt(nonce, json.dumps(payload).encode("utf-8"), _aad(header))
     return {
         "header": header,
         "kdf": {"name": "scrypt", "salt": _b64(salt), "n": SCRYPT_N, "r": SCRYPT_R, "p": SCRYPT_P},
@@ -68,8 +65,8 @@ def decrypt(backup_key, envelope, source="the secret backup"):
                           f"({type(exc).__name__}).") from exc
     key = _derive(backup_key, salt, kdf.get("n", SCRYPT_N), kdf.get("r", SCRYPT_R), kdf.get("p", SCRYPT_P))
     try:
-        plaintext = AESGCM(key).decrypt(nonce, ciphertext, _aad(header))
-    except InvalidTag as exc:
+        plaintext = _aead.AESGCM(key).decrypt(nonce, ciphertext, _aad(header))
+    except _exceptions.InvalidTag as exc:
         raise ConfigError(f"Failed to decrypt {source}: backup_key is not the key the backup was written with "
                           "(or the file was altered); give the original backup_key.") from exc
     return json.loads(plaintext.decode("utf-8"))

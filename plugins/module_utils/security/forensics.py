@@ -13,14 +13,15 @@ import re
 import tarfile
 import time
 
-import yaml
-
 from ansible_collections.mataresit.emergency.plugins.module_utils import workspace
+from ansible_collections.mataresit.emergency.plugins.module_utils.deps import optional_import
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import (
     ConfigError, EmergencyError, failing_to,
 )
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import deployments as deployments_lib
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import resources
+
+yaml = optional_import("yaml")
 
 OBJECT_KINDS = ["Pod", "Deployment", "ReplicaSet", "Service", "NetworkPolicy", "RoleBinding", "ConfigMap"]
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
