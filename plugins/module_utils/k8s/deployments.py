@@ -241,9 +241,8 @@ def wait_for_rollout(client, namespace, name, timeout, sleep, kind="Deployment")
     """
     start = time.monotonic()
     deadline = start + max(0, timeout)
-    path = resources.path(kind, namespace, name)
     while True:
-        obj = client.get(path)
+        obj = get_workload(client, kind, namespace, name)
         obj.setdefault("kind", kind)
         state = rollout_state(obj)
         elapsed = round(time.monotonic() - start, 3)
