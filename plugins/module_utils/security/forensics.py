@@ -146,7 +146,8 @@ def _log_file(pod, container, previous):
 
 
 def _dump(data):
-    return yaml.safe_dump(data, default_flow_style=False, sort_keys=False, allow_unicode=True)
+    dumper = getattr(yaml, "CSafeDumper", None) or yaml.SafeDumper  # libyaml is ~10x faster when present
+    return yaml.dump(data, Dumper=dumper, default_flow_style=False, sort_keys=False, allow_unicode=True)
 
 
 def collect(client, params, check_mode=False):
