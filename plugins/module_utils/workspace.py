@@ -48,7 +48,8 @@ def latest(incident_dir, category, name_parts):
     folder = os.path.join(incident_dir or "", category)
     suffix = "-".join(_safe(p) for p in name_parts if p) + ".json"
     try:
-        names = sorted(n for n in os.listdir(folder) if n.endswith(suffix))
+        # exact match after the "<stamp>-" prefix: parts "b" must not find records of "a-b"
+        names = sorted(n for n in os.listdir(folder) if n.partition("-")[2] == suffix)
     except OSError:
         return None
     if not names:

@@ -56,6 +56,9 @@ def test_record_keeps_the_original_count(tmp_path):
     assert scale.recorded_replicas(incident, "Deployment", "ns", "app") == 4
     assert scale.recorded_replicas(incident, "Deployment", "ns", "other") == 2
     assert scale.recorded_replicas(incident, "Deployment", "ns", "missing") is None
+    scale.record(incident, "Deployment", "a-ns", "solo", 7, 1)  # a namespace ending like another must not match
+    assert scale.recorded_replicas(incident, "Deployment", "ns", "solo") is None
+    assert scale.recorded_replicas(incident, "Deployment", "a-ns", "solo") == 7
 
 
 def test_replicas_state():
