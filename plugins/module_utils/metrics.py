@@ -252,7 +252,7 @@ def _reading(text, names, thresholds, where, source):
     return {
         "source": where,
         "samples": samples,
-        "values": values_by_name(samples),
+        "metrics": values_by_name(samples),
         "missing": missing_names(samples, names),
         "breaches": check_thresholds(samples, thresholds),
     }
@@ -271,9 +271,9 @@ def _all_pods(client, namespace, service, port, path, scheme, names, thresholds,
             text = fetch_proxy(client, proxy, timeout, f"pod {namespace}/{pod}:{pod_port}")
             samples = parse_samples(text, names or None, source=f"pod {namespace}/{pod}")
         except EmergencyError as exc:
-            entry.update(error=str(exc), samples=[], values={}, missing=list(names), breaches=[])
+            entry.update(error=str(exc), samples=[], metrics={}, missing=list(names), breaches=[])
             return entry
-        entry.update(error=None, samples=samples, values=values_by_name(samples),
+        entry.update(error=None, samples=samples, metrics=values_by_name(samples),
                      missing=missing_names(samples, names), breaches=check_thresholds(samples, thresholds, pod))
         return entry
 
@@ -286,7 +286,7 @@ def _all_pods(client, namespace, service, port, path, scheme, names, thresholds,
         "source": f"pods of service {namespace}/{service}",
         "pods": per_pod,
         "samples": samples,
-        "values": {},
+        "metrics": {},
         "missing": sorted({n for entry in per_pod if not entry["error"] for n in entry["missing"]}),
         "breaches": [b for entry in per_pod for b in entry["breaches"]],
         "errors": [f"{entry['pod']}: {entry['error']}" for entry in per_pod if entry["error"]],

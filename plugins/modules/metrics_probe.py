@@ -119,7 +119,7 @@ EXAMPLES = r"""
 
 - name: Size the workers from the depth
   ansible.builtin.debug:
-    msg: "queue depth {{ queue.samples[0].value }}, breached: {{ queue.breaches | length > 0 }}"
+    msg: "queue depth {{ queue.metrics.embedding_queue_depth }}, breached: {{ queue.breaches | length > 0 }}"
 
 - name: Every worker pod's counters, failing over the alert threshold
   mataresit.emergency.metrics_probe:
@@ -181,8 +181,10 @@ samples:
       description: Pod the sample came from.
       type: str
       returned: with all_pods
-values:
-  description: "C({name: value}) for every sample name that occurs exactly once (empty with O(all_pods), see RV(pods))."
+metrics:
+  description:
+    - "C({name: value}) for every sample name that occurs exactly once, for example
+      C(result.metrics.embedding_queue_depth) (empty with O(all_pods): see RV(pods[].metrics))."
   returned: always
   type: dict
   sample: {"embedding_queue_depth": 42.0}
@@ -224,7 +226,7 @@ pods:
       description: The pod's selected samples (as RV(samples), without C(pod)).
       type: list
       elements: dict
-    values:
+    metrics:
       description: "C({name: value}) for the pod's unambiguous sample names."
       type: dict
     missing:

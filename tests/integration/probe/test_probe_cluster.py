@@ -286,7 +286,7 @@ def test_queue_depth_over_threshold_is_a_breach(run_module, conn, namespace, hea
     assert result["changed"] is False
     assert result["samples"] == [{"name": "embedding_queue_depth", "labels": {"queue": "embedding"}, "value": 150.0,
                                   "type": "gauge", "family": "embedding_queue_depth"}]
-    assert result["values"] == {"embedding_queue_depth": 150.0}
+    assert result["metrics"] == {"embedding_queue_depth": 150.0}
     assert result["breaches"] == [{"name": "embedding_queue_depth", "labels": {"queue": "embedding"},
                                    "value": 150.0, "bound": "max", "limit": 100.0}]
 
@@ -299,7 +299,7 @@ def test_queue_depth_over_threshold_is_a_breach(run_module, conn, namespace, hea
                                                names=["embedding_queue_depth", "embedding_processing_duration_seconds",
                                                       "embedding_jobs_processed_total"],
                                                thresholds={"embedding_queue_depth": {"max": 100}}), check_mode=True)
-    assert proxied["values"]["embedding_queue_depth"] == 7.0 and proxied["breaches"] == []
+    assert proxied["metrics"]["embedding_queue_depth"] == 7.0 and proxied["breaches"] == []
     names = [s["name"] for s in proxied["samples"]]
     assert names.count("embedding_processing_duration_seconds_bucket") >= 2
     assert {s["labels"]["status"] for s in proxied["samples"] if s["name"] == "embedding_jobs_processed_total"} == \
@@ -318,7 +318,7 @@ def test_all_pods_returns_one_sample_set_per_pod(run_module, k8s, conn, namespac
     assert len(pods) == 3 and {p["pod"] for p in result["pods"]} == pods
     for entry in result["pods"]:
         assert entry["error"] is None and entry["port"] == 9090 and entry["ready"] is True
-        assert entry["values"] == {"embedding_queue_depth": 120.0, "up": 1.0}
+        assert entry["metrics"] == {"embedding_queue_depth": 120.0, "up": 1.0}
         assert entry["proxy_path"] == f"/api/v1/namespaces/{namespace}/pods/{entry['pod']}:9090/proxy/metrics"
     assert sorted(b["pod"] for b in result["breaches"]) == sorted(pods)
     assert len(result["samples"]) == 6 and result["errors"] == []

@@ -148,7 +148,7 @@ def test_url_mode_returns_named_samples_values_and_breaches():
                                           thresholds={"embedding_queue_depth": {"max": 40}}),
                                    transport=httpx.MockTransport(handler))
     assert result["changed"] is False and len(seen) == 1
-    assert result["values"] == {"embedding_queue_depth": 42.0} and result["missing"] == []
+    assert result["metrics"] == {"embedding_queue_depth": 42.0} and result["missing"] == []
     assert result["breaches"] == [{"name": "embedding_queue_depth", "labels": {}, "value": 42.0, "bound": "max",
                                    "limit": 40.0}]
 
@@ -199,7 +199,7 @@ def test_service_mode_uses_the_service_proxy_with_credentials():
     assert [r.url.path for r in seen] == [
         "/api/v1/namespaces/paperless-maverick/services/paperless-maverick-service:9090/proxy/metrics"]
     assert seen[0].headers["Authorization"] == f"Bearer {TOKEN}" and TOKEN in module.no_log_values
-    assert result["values"] == {"embedding_queue_depth": 42.0}
+    assert result["metrics"] == {"embedding_queue_depth": 42.0}
     assert TOKEN not in json.dumps(result)
 
 
@@ -265,7 +265,7 @@ def test_all_pods_reads_every_endpoint_pod_through_the_pod_proxy():
                                    transport=httpx.MockTransport(fake.handler))
     pods = {p["pod"]: p for p in result["pods"]}
     assert set(pods) == {"app-a", "app-b", "app-c"}
-    assert {name: p["values"]["embedding_queue_depth"] for name, p in pods.items()} == {"app-a": 12.0, "app-b": 150.0, "app-c": 7.0}
+    assert {name: p["metrics"]["embedding_queue_depth"] for name, p in pods.items()} == {"app-a": 12.0, "app-b": 150.0, "app-c": 7.0}
     assert pods["app-b"]["ready"] is False and pods["app-a"]["ready"] is True
     assert pods["app-a"]["proxy_path"] == "/api/v1/namespaces/paperless-maverick/pods/app-a:9090/proxy/metrics"
     assert result["breaches"] == [{"name": "embedding_queue_depth", "labels": {}, "value": 150.0, "bound": "max",
