@@ -252,6 +252,12 @@ class SaasClient:
         host = urlsplit(self.base_url).netloc or self.base_url
         detail = redact(str(exc) or "no detail", self.secrets)
         tries = f" after {attempts} attempts" if attempts > 1 else ""
+        if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout)):
+            return UnreachableError(
+                f"Failed to {action}: {self.service} at {host} did not answer in time{tries} ({type(exc).__name__}); "
+                "it may still have acted on the request; raise request_timeout or re-run",
+                service=self.service,
+            )
         return UnreachableError(
             f"Failed to {action}: {self.service} at {host} is unreachable{tries} ({type(exc).__name__}: {detail}); "
             f"check {self.url_hint} and the network path to it",

@@ -68,8 +68,11 @@ class _Handler(BaseHTTPRequestHandler):
             if name.lower() != "content-length":
                 self.send_header(name, value)
         self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        try:
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client gave up (timeout) before the answer
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 
@@ -84,6 +87,8 @@ class Sandbox:
         self.specs = SpecSet(specs_dir)
         self.host, self.port = host, port
         self.lock = threading.RLock()
+        self.idle = threading.Condition(self.lock)
+        self.in_flight = 0
         creds = credentials or {}
         self.pd_routing_key = creds.get("pd_routing_key") or f"R{secrets.token_hex(16)}"
         self.pd_api_token = creds.get("pd_api_token") or f"u+{secrets.token_urlsafe(15)}"
@@ -192,7 +197,7 @@ class Sandbox:
     def accepted_writes(self, service=None):
         """Write requests that were valid, not faulted, and answered with success."""
         return [r for r in self.writes(service)
-                if not r["faulted"] and not r["request_validation"]["errors"] and r.get("status", 500) < 400]
+                if not r["faulted"] and not r["request_validation"]["errors"] and (r["status"] or 500) < 400]
 
     def rejected(self):
         return [r for r in self.records() if r["request_validation"]["errors"]]
@@ -241,10 +246,27 @@ class Sandbox:
             "path": path, "spec_path": spec_path, "query": request.args.to_dict(flat=False),
             "headers": dict(request.headers), "json": parsed, "body": body.decode(errors="replace"),
             "client": f"{request.remote_addr}:{request.environ.get('REMOTE_PORT')}",
-            "faulted": False,
+            "faulted": False, "status": None,
+            "request_validation": {"checked": False, "errors": []},
+            "response_validation": {"checked": False, "errors": [], "notes": []},
         }
         with self.lock:
             self.log.append(record)
+            self.in_flight += 1
+        try:
+            return self._answer(service, request, record, spec_path, body, parsed)
+        finally:
+            with self.idle:
+                self.in_flight -= 1
+                self.idle.notify_all()
+
+    def wait_idle(self, timeout=30):
+        """Wait until every request received has been answered (slow ones included)."""
+        with self.idle:
+            return self.idle.wait_for(lambda: self.in_flight == 0, timeout=timeout)
+
+    def _answer(self, service, request, record, spec_path, body, parsed):
+        path = request.path
         verdict = self.check_request(service, request, spec_path, body, parsed)
         record["request_validation"] = {"checked": verdict.checked, "errors": verdict.errors}
         if verdict.errors:

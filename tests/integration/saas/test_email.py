@@ -55,3 +55,19 @@ def test_unreachable_server(run_saas):
     result, _, _ = run_saas("email", dict(host="127.0.0.1", port=port, secure="never", to=["a@example.com"], subject="s"))
     assert result["failed"] is True
     assert result["msg"].startswith(f"Failed to send the email: the SMTP server 127.0.0.1:{port} is unreachable")
+
+
+def test_starttls_with_verified_certificate_and_login(smtp_starttls_server, run_saas):
+    smtp = smtp_starttls_server
+    result, out, err = run_saas("email", mail_args(smtp, secure="starttls", ca_cert=smtp.ca_cert))
+    assert result["changed"] is True
+    (received,) = smtp.messages
+    assert received["tls"] is True and received["login"] == smtp.user.encode()
+    assert_clean([out, err], smtp.password)
+
+
+def test_starttls_with_an_untrusted_certificate_fails_clearly(smtp_starttls_server, run_saas):
+    result, _, _ = run_saas("email", mail_args(smtp_starttls_server, secure="starttls"))
+    assert result["failed"] is True and smtp_starttls_server.messages == []
+    assert result["msg"].startswith(f"Failed to send the email: TLS with 127.0.0.1:{smtp_starttls_server.port} failed")
+    assert result["msg"].endswith("check secure, ca_cert and validate_certs")

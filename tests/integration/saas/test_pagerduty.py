@@ -202,3 +202,12 @@ def test_every_response_is_validated_and_a_bad_one_is_caught(sandbox, run_saas):
                        "Accept": "application/vnd.pagerduty+json;version=2"})
     (bad,) = sandbox.response_errors()
     assert any("exploded" in e for e in bad["response_validation"]["errors"])
+
+
+def test_slow_answer_retried_safely_thanks_to_the_dedup_key(sandbox, run_saas):
+    sandbox.slow(3, count=1, service="pagerduty-events")
+    result, _, _ = run_saas("pagerduty", event_args(sandbox, request_timeout=1))
+    assert result["changed"] is True and result["attempts"] == 2
+    sandbox.wait_idle()
+    assert len(sandbox.accepted_writes("pagerduty-events")) == 2  # the slow one went through too...
+    assert sandbox.pages == 1                                      # ...and the dedup key kept it one page

@@ -75,3 +75,12 @@ def test_sandbox_rejects_an_invalid_payload(sandbox):
     response = httpx.post(sandbox.urls["slack_webhook_url"], json={"username": "no text"})
     assert response.status_code == 400 and response.text == "invalid_payload"
     assert sandbox.slack_messages == [] and len(sandbox.rejected()) == 2
+
+
+def test_slow_answer_is_not_reposted(sandbox, run_saas):
+    sandbox.slow(3, count=1, service="slack")
+    result, _, _ = run_saas("slack", slack_args(sandbox, request_timeout=1))
+    sandbox.wait_idle()
+    assert result["failed"] is True and len(sandbox.writes()) == 1 and len(sandbox.slack_messages) == 1
+    assert result["msg"] == (f"Failed to post the Slack message: Slack at 127.0.0.1:{sandbox.port} did not answer in "
+                             "time (ReadTimeout); it may still have acted on the request; raise request_timeout or re-run")
