@@ -1,6 +1,8 @@
 """The rollout module's work: restart, undo, status and history of a workload."""
 from __future__ import annotations
 
+import time
+
 from ansible_collections.mataresit.emergency.plugins.module_utils import workspace
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError, EmergencyError, failing_to
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import deployments, resources
@@ -79,6 +81,19 @@ def backup(incident_dir, action, obj):
                              "name": md.get("name"), "object": deployments.strip_object(obj)})
 
 
+def _observed(client, deployment, timeout=15.0, sleep=0.25):
+    """The Deployment once its controller has observed the latest generation (so its newest template has a
+    ReplicaSet and "previous" means what it says); as it is if that takes longer than timeout."""
+    deadline = time.monotonic() + timeout
+    md = deployments.meta(deployment)
+    while ((deployment.get("status") or {}).get("observedGeneration", 0) < md.get("generation", 0)
+           and time.monotonic() < deadline):
+        time.sleep(sleep)
+        deployment = client.get(resources.path("Deployment", md.get("namespace"), md.get("name")))
+        md = deployments.meta(deployment)
+    return deployment
+
+
 def undo(client, namespace, name, to_revision=None, reason=None, dry_run=False, deployment=None,
          incident_dir=None):
     """`kubectl rollout undo`: copy the chosen revision's pod template into the Deployment.
@@ -88,6 +103,7 @@ def undo(client, namespace, name, to_revision=None, reason=None, dry_run=False, 
     recorded in incident_dir before it is changed (never in dry run).
     """
     before = deployment or deployments.get_workload(client, "Deployment", namespace, name)
+    before = _observed(client, before)
     owned = deployments.owned_replicasets(client, before)
     target, current, skip_reason = select_undo_target(before, owned, to_revision)
     target_template = deployments.template_without_hash(target["spec"]["template"])

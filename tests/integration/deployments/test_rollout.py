@@ -114,6 +114,15 @@ def test_undo_to_a_named_revision(app, k8s, run_module):
     assert "revision 42" in missing["msg"] and "available: 2, 3, 4" in missing["msg"]
 
 
+def test_undo_right_after_a_deploy_goes_back_to_the_deployed_revision(app, k8s, run_module):
+    """No wait between the deploy and the undo: "previous" is still the revision before the bad one."""
+    ns = app["namespace"]
+    set_image(k8s, ns, BAD, "deploy v2")
+    result = run_module("rollout", module_args(app, action="undo"))
+    assert result["changed"] and result["revision"] == 1 and result["images"] == {APP: GOOD}
+    assert app_images(k8s, ns) == [GOOD] and rollout_complete(k8s, ns, APP)
+
+
 def test_status_of_a_complete_rollout(app, run_module):
     result = run_module("rollout", module_args(app, action="status"))
     assert result["changed"] is False and result["state"]["complete"] and result["revision"] == 1

@@ -36,6 +36,10 @@ def test_scale_exact_relative_bounds_and_restore(app, k8s, run_module, tmp_path)
     floor = run_module("scale", module_args(app, replicas="-20", min_replicas=1, incident_dir=incident))
     assert floor["replicas"] == 1 and floor["bounded"] and len(ready_pods(k8s, ns)) == 1
 
+    rv = k8s.apps.read_namespaced_deployment(APP, ns).metadata.resource_version
+    checked = run_module("scale", module_args(app, state="restore", incident_dir=incident), check_mode=True)
+    assert checked["changed"] and checked["replicas"] == 3
+    assert k8s.apps.read_namespaced_deployment(APP, ns).metadata.resource_version == rv
     restored = run_module("scale", module_args(app, state="restore", incident_dir=incident))
     assert restored["changed"] and restored["previous_replicas"] == 1 and restored["replicas"] == 3
     assert len(ready_pods(k8s, ns)) == 3 and replicas(k8s, ns) == 3
