@@ -117,7 +117,7 @@ def fetch_url(http, url, timeout):
     try:
         response = http.get(url, timeout=httpx.Timeout(timeout), headers={"Accept": ACCEPT})
     except httpx.TransportError as exc:
-        kind, _, detail = classify(exc)
+        kind, _retryable, detail = classify(exc)
         raise UnreachableError(f"Failed to fetch metrics from {url}: {kind} ({detail}); check the URL and that "
                                "the service is up") from exc
     if response.status_code != 200:

@@ -136,9 +136,10 @@ def build_targets(params):
     """Targets from module params: per-target options fall back to the module-level ones."""
     targets = []
     for index, spec in enumerate(params.get("targets") or []):
-        def opt(key):
+        def opt(key, spec=spec):
             value = spec.get(key)
             return params.get(key) if value is None else value
+
         url, service = spec.get("url"), spec.get("service")
         if bool(url) == bool(service):
             raise ConfigError(f"Failed to read target {index + 1}: give exactly one of 'url' or 'service'.")
@@ -261,7 +262,7 @@ class Prober:
 
     def probe_target(self, target):
         send = self._sender(target)
-        samples = [self._sample(target, send) for _ in range(target.samples)]
+        samples = [self._sample(target, send) for _sample in range(target.samples)]
         return evaluate(target, samples)
 
     def _verify_for(self, target):
