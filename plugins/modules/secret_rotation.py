@@ -68,7 +68,8 @@ options:
   plan:
     description:
       - Rules per secret and key. A rule without O(plan[].key) applies to every key of the secret that has no rule of
-        its own; keys without any rule follow O(default_rule).
+        its own. Other keys of a secret named here are kept, unless the secret is also selected by O(secrets) (by
+        name or V(all)), in which case they follow O(default_rule).
       - Naming a key the secret does not have adds it.
       - With O(state=restored), the secrets named here (and in O(secrets)) limit what is restored.
     type: list
@@ -119,7 +120,7 @@ options:
     default: []
   default_rule:
     description:
-      - Rule for keys that no plan entry covers.
+      - Rule for the keys of the secrets selected by O(secrets) that no plan entry covers.
     type: dict
     default: {}
     suboptions:

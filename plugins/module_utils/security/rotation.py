@@ -84,9 +84,11 @@ def resolve_plan(secrets_by_name, plan=(), selection=(), default_rule=None):
     """Decide, per secret and key, what happens. Returns (items, skipped, warnings).
 
     items: [{"name", "secret", "keys": {key: rule}}] in plan order, then `selection`
-    order ('all': every eligible Opaque secret, sorted). Keys without a rule of
-    their own take the secret-wide rule (a plan entry without 'key'), else
-    default_rule. A plan may name a key the secret lacks: it is added.
+    order ('all': every eligible Opaque secret, sorted). A plan may name a key
+    the secret lacks: it is added. Keys without a rule of their own take the
+    secret-wide rule (a plan entry without 'key'); failing that, default_rule
+    if the secret is also selected by `selection` (by name or 'all'), else they
+    are kept: naming one key of a secret never rotates its other keys.
     """
     default_rule = dict(default_rule or {})
     default_rule.setdefault("action", "generate")
@@ -107,6 +109,7 @@ def resolve_plan(secrets_by_name, plan=(), selection=(), default_rule=None):
         else:
             entry["wide"] = rule
     selection = list(selection or [])
+    selected = set(selection)
     skipped, warnings = [], []
     if "all" in selection:
         for name in sorted(secrets_by_name):
@@ -118,6 +121,7 @@ def resolve_plan(secrets_by_name, plan=(), selection=(), default_rule=None):
                 if name not in order:
                     skipped.append({"name": name, "reason": reason})
                 continue
+            selected.add(name)
             if name not in order:
                 order.append(name)
     else:
@@ -135,7 +139,12 @@ def resolve_plan(secrets_by_name, plan=(), selection=(), default_rule=None):
             warnings.append(f"secret {name} was named but is skipped: {reason}")
             continue
         entry = per_secret.get(name, {"wide": None, "keys": {}})
-        fallback = entry["wide"] or _rule({}, default_rule, f"default_rule for {name}")
+        if entry["wide"]:
+            fallback = entry["wide"]
+        elif name in selected:
+            fallback = _rule({}, default_rule, f"default_rule for {name}")
+        else:
+            fallback = {"action": "keep", "external": False}
         keys = {}
         for key in sorted(set(secret.get("data") or {}) | set(entry["keys"])):
             keys[key] = entry["keys"].get(key) or fallback
@@ -403,8 +412,6 @@ def rotate(client, params, no_log_values, check_mode=False):
         report.append({"name": item["name"], "action": action, "keys": describe(item),
                        "consumers": consumer_map.get(item["name"], [])})
     changed = bool(rotated_names) or bool(to_restart and params["restart_consumers"])
-    if check_mode and rotated_names:
-        warnings.append("check mode: values were validated with a server-side dry run; nothing was written")
     return {
         "changed": changed, "namespace": namespace, "state": "rotated", "secrets": report, "skipped": skipped,
         "rotated": rotated_names, "restarted": to_restart if params["restart_consumers"] else [],

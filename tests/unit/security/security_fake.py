@@ -41,6 +41,7 @@ class FakeApi:
         self.logs = {}  # (pod, container, previous) -> text
         self.page_size_seen = []
         self.before_write = None  # callable(method, plural, name): simulate another writer
+        self.lose_response = None  # callable(method, plural, name) -> True: apply the write, answer 504
 
     def add(self, plural, obj):
         self.version += 1
@@ -95,7 +96,10 @@ class FakeApi:
             bad = [k for k in body.get("data") or {} if not KEY_RE.match(k)]
             if bad:
                 return self._status(422, "Invalid", f'Secret "{name}" is invalid: data[{bad[0]}]: Invalid value')
-            return httpx.Response(200, json=body if dry else self.add(plural, body))
+            stored = body if dry else self.add(plural, body)
+            if self.lose_response and self.lose_response(request.method, plural, name):
+                return self._status(504, "Timeout", "the server timed out, the write may have been applied")
+            return httpx.Response(200, json=stored)
         if request.method == "PATCH":
             patched = copy.deepcopy(current)
             ann = body["spec"]["template"]["metadata"]["annotations"]

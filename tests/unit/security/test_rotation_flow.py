@@ -100,6 +100,18 @@ def test_interrupted_run_is_finished_by_a_rerun_and_restore_brings_back_the_orig
     assert not rotation.run(client, params(tmp_path, state="restored", secrets=[]), set())["changed"]
 
 
+def test_write_applied_but_answer_lost_is_rerun_without_losing_the_originals(seeded, client, tmp_path):
+    seeded.lose_response = lambda method, plural, name: name == "security-secrets"
+    with pytest.raises(ApiError, match="Failed to rotate secret ns/security-secrets"):
+        rotation.run(client, params(tmp_path), set())
+    seeded.lose_response = None
+    assert values(seeded, "security-secrets") != OLD["security-secrets"]  # applied, though the run failed
+    rerun = rotation.run(client, params(tmp_path), set())
+    assert rerun["rotated"] == ["security-secrets"] and rerun["backup"] is None
+    rotation.run(client, params(tmp_path, state="restored"), set())
+    assert all(values(seeded, n) == OLD[n] for n in OLD)
+
+
 def test_restore_with_a_wrong_key_changes_nothing(seeded, client, tmp_path):
     rotation.run(client, params(tmp_path), set())
     writes = len(seeded.writes())

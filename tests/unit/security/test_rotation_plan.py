@@ -23,12 +23,12 @@ def resolve(plan=(), selection=(), default_rule=None):
     return rotation.resolve_plan(SECRETS, plan, selection, default_rule)
 
 
-def test_generate_value_keep_per_key_and_default_for_the_rest():
+def test_generate_value_keep_per_key_and_default_for_the_rest_of_selected_secrets():
     items, skipped, warnings = resolve([
         {"secret": "ai-secrets", "key": "openai-api-key", "value": "sk-new-from-vault"},
         {"secret": "ai-secrets", "key": "gemini-api-key", "action": "keep"},
         {"secret": "security-secrets", "key": "jwt-secret", "length": 64, "alphabet": "urlsafe"},
-    ], default_rule={"action": "generate", "length": 40, "alphabet": "hex"})
+    ], selection=["security-secrets"], default_rule={"action": "generate", "length": 40, "alphabet": "hex"})
     assert [i["name"] for i in items] == ["ai-secrets", "security-secrets"]
     ai, sec = items[0]["keys"], items[1]["keys"]
     assert ai["openai-api-key"]["action"] == "value" and ai["openai-api-key"]["length"] == len("sk-new-from-vault")
@@ -36,6 +36,15 @@ def test_generate_value_keep_per_key_and_default_for_the_rest():
     assert sec["jwt-secret"] == {"action": "generate", "external": False, "length": 64, "alphabet": "urlsafe"}
     assert sec["api-key-encryption-key"] == {"action": "generate", "external": False, "length": 40, "alphabet": "hex"}
     assert skipped == [] and warnings == []
+
+
+def test_naming_one_key_of_a_secret_keeps_its_other_keys():
+    items, _, _ = resolve([{"secret": "ai-secrets", "key": "openai-api-key", "value": "sk-new-from-vault"}],
+                          default_rule={"action": "generate", "length": 40, "alphabet": "hex"})
+    assert items[0]["keys"]["gemini-api-key"] == {"action": "keep", "external": False}
+    items, _, _ = resolve([{"secret": "ai-secrets", "key": "openai-api-key", "value": "sk-new-from-vault"}],
+                          selection=["all"])
+    assert items[0]["keys"]["gemini-api-key"]["action"] == "generate"
 
 
 def test_secret_wide_rule_applies_to_keys_without_their_own_rule():
@@ -49,6 +58,7 @@ def test_secret_wide_rule_applies_to_keys_without_their_own_rule():
 def test_a_plan_may_add_a_key():
     items, _, _ = resolve([{"secret": "ai-secrets", "key": "new-key", "length": 12}])
     assert set(items[0]["keys"]) == {"openai-api-key", "gemini-api-key", "new-key"}
+    assert items[0]["keys"]["new-key"]["action"] == "generate"
 
 
 @pytest.mark.parametrize("alphabet,pattern", [("alnum", r"[A-Za-z0-9]"), ("hex", r"[0-9a-f]"),
@@ -111,7 +121,9 @@ def test_external_rotation_required_lists_everything_not_generated_locally():
     ])
     required = {(e["secret"], e["key"]) for e in rotation.external_required(items)}
     assert required == {("ai-secrets", "openai-api-key"), ("ai-secrets", "gemini-api-key"),
-                        ("security-secrets", "jwt-secret")}
+                        ("security-secrets", "jwt-secret"), ("security-secrets", "api-key-encryption-key")}
+    reasons = {e["key"]: e["reason"] for e in rotation.external_required(items)}
+    assert reasons["api-key-encryption-key"].startswith("kept unchanged")
     assert "sk-new-from-vault" not in repr(rotation.describe(items[0]))
 
 
