@@ -44,7 +44,7 @@ def runbook_curl_loop(urls):
     started = time.perf_counter()
     totals = []
     for url in urls:
-        for _ in range(SAMPLES):
+        for _sample in range(SAMPLES):
             out = subprocess.run(["curl", "-k", "-w", "%{time_total}\n", "-o", "/dev/null", "-s", url],
                                  capture_output=True, text=True, check=False).stdout
             totals.append(float(out.strip() or "nan"))
@@ -58,7 +58,7 @@ def health_probe_call(urls):
     started = time.perf_counter()
     # validate_certs false matches curl -k (the benchmark's own server has a throwaway certificate).
     targets = [{"url": u, "validate_certs": False} for u in urls]
-    result, _, stderr = run_module_process("health_probe", {"samples": SAMPLES, "targets": targets})
+    result, _stdout, stderr = run_module_process("health_probe", {"samples": SAMPLES, "targets": targets})
     elapsed = time.perf_counter() - started
     if result.get("failed"):
         raise SystemExit(f"health_probe failed: {result.get('msg')}\n{stderr}")
@@ -147,7 +147,7 @@ def bench(base, args) -> int:
     urls = [f"{base.rstrip('/')}{path}{query}" for path in PATHS]
 
     curl_runs, probe_runs = [], []
-    for _ in range(args.rounds):
+    for _round in range(args.rounds):
         curl_runs.append(runbook_curl_loop(urls))
         probe_runs.append(health_probe_call(urls))
     curl_s = min(r[0] for r in curl_runs)
