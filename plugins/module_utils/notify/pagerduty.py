@@ -132,9 +132,10 @@ class _Rest:
         state, key = self.params["state"], self.key
         incident = self.find_open()
         changed = False
+        created = False
         if state in ("triggered", "acknowledged") and incident is None:
             incident = self.create()
-            changed = True
+            changed = created = True
         if incident is None:  # resolved, nothing open
             return self.result(False, None, f"no open PagerDuty incident with incident_key {key}: nothing to resolve")
         if state in ("acknowledged", "resolved") and incident.get("status") != state:
@@ -145,7 +146,7 @@ class _Rest:
             incident = (updated or {}).get("incident") or dict(incident, status=state)
             changed = True
         if self.params.get("note"):
-            changed = self.add_note(incident) or changed
+            changed = self.add_note(incident, fresh=created) or changed
         return self.result(changed, incident)
 
     def create(self):
@@ -171,9 +172,9 @@ class _Rest:
             return {"id": "<new>", "status": "triggered", "incident_key": self.key, "title": incident["title"]}
         return created.get("incident") or {}
 
-    def add_note(self, incident):
+    def add_note(self, incident, fresh=False):
         content = self.params["note"]
-        if incident.get("id") not in (None, "<new>"):
+        if not fresh and incident.get("id") not in (None, "<new>"):  # a new incident has no notes yet
             response = self.client.request("GET", f"/incidents/{incident['id']}/notes",
                                            action=f"add a note to PagerDuty incident {self.key}")
             if any(n.get("content") == content for n in _json(response).get("notes") or []):

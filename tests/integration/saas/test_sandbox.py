@@ -107,3 +107,23 @@ def test_cli_prints_its_base_url():
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_specs_dir_comes_from_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("MRE_SPECS_DIR", str(tmp_path))
+    assert specs_dir() == tmp_path
+    with pytest.warns(RuntimeWarning, match="validation SKIPPED"):
+        assert SpecSet().enabled is False
+
+
+def test_statuspage_components_are_validated_both_ways(sandbox):
+    sandbox.allow_rejections()
+    headers = {"Authorization": f"OAuth {sandbox.sp_api_key}"}
+    url = f"{sandbox.urls['statuspage_api_url']}/pages/{sandbox.sp_page_id}/components/cmp000000001"
+    ok = httpx.patch(url, headers=headers, json={"component": {"status": "partial_outage"}})
+    assert ok.status_code == 200 and ok.json()["status"] == "partial_outage"
+    bad = httpx.patch(url, headers=headers, json={"component": {"status": "exploded"}})
+    assert bad.status_code == 400 and sandbox.components["cmp000000001"]["status"] == "partial_outage"
+    first, second = sandbox.records()
+    assert first["response_validation"]["checked"] and not first["response_validation"]["errors"]
+    assert not first["request_validation"]["errors"] and second["request_validation"]["errors"]

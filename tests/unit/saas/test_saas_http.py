@@ -192,3 +192,14 @@ def test_redact_nested_and_describe():
 def test_provider_message(status, body, expected):
     response = httpx.Response(status, json=body) if isinstance(body, dict) else httpx.Response(status, text=body)
     assert provider_message(response) == expected
+
+
+def test_read_timeout_says_the_server_may_have_acted():
+    def slow(request):
+        raise httpx.ReadTimeout("timed out", request=request)
+    rec = Recorder(slow)
+    with make_client(rec, [], policy=RetryPolicy(retries=2)) as client, pytest.raises(UnreachableError) as err:
+        client.request("POST", "/hook", {"text": "x"}, action="post the Slack message")
+    assert len(rec.calls) == 1  # a POST without a key is not repeated after a read timeout
+    assert str(err.value) == ("Failed to post the Slack message: PagerDuty at api.example did not answer in time "
+                              "(ReadTimeout); it may still have acted on the request; raise request_timeout or re-run")
