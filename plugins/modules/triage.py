@@ -25,8 +25,8 @@ description:
     It comes first because a failed node also makes pods not ready, Pending and dependencies unreachable."
   - "2. C(dependency_down) (action C(restart), of the dependency): a required extra target has no ready pod
     (or no pod matches its selector); or a Service of the namespace has no ready endpoint while the Deployments
-    its selector picks are fully available (a Service that selects no Deployment is reported, never evidence). It comes before a bad deploy because an application that loses its
-    database crash-loops whatever revision it runs."
+    its selector picks are fully available (a Service that selects no Deployment is reported, never evidence).
+    It comes before a bad deploy because an application that loses its database crash-loops whatever revision it runs."
   - "3. C(recent_bad_deploy) (action C(rollback)): the newest revision of a Deployment is younger than
     O(recent_deploy_window) and pods of its ReplicaSet are crash-looping, failing to pull their image, failing with
     CreateContainerConfigError, OOMKilled or running but not Ready, or its rollout stalled (ProgressDeadlineExceeded)
@@ -38,9 +38,9 @@ description:
     namespace at or above O(usage_threshold) of their allocatable cpu or memory."
   - "5. C(unknown) (action C(none)): nothing above matched. Problems seen anyway are listed as evidence;
     with none, RV(healthy) is true."
-  - Never changes anything, so RV(changed) is always false; in check mode it runs the same reads.
+  - Never changes anything, so C(changed) is always false; in check mode it runs the same reads.
 author:
-  - mataresit.emergency maintainers
+  - mataresit engineers (@mataresit)
 extends_documentation_fragment:
   - mataresit.emergency.k8s_auth
 attributes:
@@ -49,6 +49,7 @@ attributes:
     description: Only reads; check mode makes the same reads.
   diff_mode:
     support: none
+    description: Nothing changes, so there is no diff.
 options:
   namespace:
     description:
