@@ -14,11 +14,19 @@ Backoff without a server hint is exponential with jitter, capped.
 from __future__ import annotations
 
 import email.utils
+import hashlib
 import json
+import os
 import random
+import tempfile
 import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: pacing stays per run
+    fcntl = None
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.deps import optional_import
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ApiError, UnreachableError
@@ -153,11 +161,14 @@ class SaasClient:
     service: provider name in messages ("PagerDuty"); credential_hint: what to
     check on a 401 ("pagerduty api_token"); url_hint: the option holding the URL.
     secrets are redacted from describe() output and registered with module.no_log_values.
+    min_interval paces requests; with pace_key (the API key) the pacing is shared by
+    every module run on this host using that key (parallel forks), through a 0600 lock
+    file named after a hash of the key in pace_dir (the temp directory by default).
     """
 
     def __init__(self, service, base_url, headers=None, secrets=(), credential_hint="the API credentials",
-                 url_hint="the URL", timeout=30.0, policy=None, min_interval=0.0, transport=None, module=None,
-                 sleep=time.sleep, clock=time.monotonic):
+                 url_hint="the URL", timeout=30.0, policy=None, min_interval=0.0, pace_key=None, pace_dir=None,
+                 transport=None, module=None, sleep=time.sleep, clock=time.monotonic):
         self.service = service
         self.base_url = base_url.rstrip("/")
         self.credential_hint = credential_hint
@@ -171,6 +182,10 @@ class SaasClient:
         self.retried = 0
         self.waited = 0.0
         self._last_sent = None
+        self._pace_file = None
+        if pace_key and self.min_interval and fcntl is not None:
+            digest = hashlib.sha256(f"{service}:{pace_key}".encode()).hexdigest()[:16]
+            self._pace_file = os.path.join(pace_dir or tempfile.gettempdir(), f"mataresit-pace-{digest}")
         if module is not None:
             module.no_log_values.update(s for s in self.secrets if len(s) >= MIN_SECRET_LEN)
         self.headers = {"User-Agent": "mataresit.emergency", **(headers or {})}
@@ -206,12 +221,35 @@ class SaasClient:
         return redact(out, self.secrets)
 
     def _pace(self):
+        if self._pace_file:
+            try:
+                return self._pace_shared()
+            except OSError:
+                pass  # an unusable temp directory only costs the cross-process pacing
         if self.min_interval and self._last_sent is not None:
-            wait = self.min_interval - (self.clock() - self._last_sent)
-            if wait > 0:
-                self.sleep(wait)
-                self.waited += wait
+            self._wait(self.min_interval - (self.clock() - self._last_sent))
         self._last_sent = self.clock()
+
+    def _pace_shared(self):
+        """Hold the key's lock file while waiting, so concurrent runs queue one interval apart."""
+        fd = os.open(self._pace_file, os.O_RDWR | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "r+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                last = float(handle.read().strip() or "nan")
+            except ValueError:
+                last = float("nan")
+            if last == last:  # not NaN: someone sent before
+                self._wait(min(self.min_interval, self.min_interval - (self.clock() - last)))
+            handle.seek(0)
+            handle.truncate()
+            handle.write(repr(self.clock()))
+            handle.flush()
+
+    def _wait(self, seconds):
+        if seconds > 0:
+            self.sleep(seconds)
+            self.waited += seconds
 
     def request(self, method, path, json_body=None, params=None, headers=None, action="call the API",
                 retry_safe=False, hints=None):

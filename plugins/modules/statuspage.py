@@ -14,7 +14,7 @@ description:
     differs (status, impact, component statuses, a new message), instead of creating a second one; with nothing to
     change it reports C(changed=false).
   - O(status=resolved) resolves the open incident and sets every affected component back to C(operational).
-  - Requests are paced to one per O(request_interval) seconds (Statuspage allows about one per second per key);
+  - Requests are paced to one per O(request_interval) seconds per key (Statuspage allows about one per second);
     420 and 429 answers are retried after their C(Retry-After).
 author:
   - mataresit engineers (@mataresit)
@@ -80,7 +80,9 @@ options:
     default: true
   request_interval:
     description:
-      - Minimum seconds between two requests of this module run (pacing for Statuspage's rate limit).
+      - Minimum seconds between two requests with the same O(api_key) (pacing for Statuspage's rate limit), shared
+        by every run of the module on the same host - parallel forks for several clusters queue one interval apart.
+      - V(0) disables pacing.
     type: float
     default: 1.0
 seealso:

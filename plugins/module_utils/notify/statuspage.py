@@ -23,7 +23,8 @@ def run(module, transport=None):
     with SaasClient("Statuspage", params.get("api_url") or DEFAULT_API_URL, headers=headers,
                     secrets=[params["api_key"]], module=module, credential_hint="statuspage api_key",
                     url_hint="api_url", timeout=params["request_timeout"], policy=common.policy_from_params(params),
-                    min_interval=params["request_interval"], transport=transport) as client:
+                    min_interval=params["request_interval"], pace_key=params["api_key"],
+                    transport=transport) as client:
         return _Statuspage(client, params, module.check_mode, getattr(module, "_diff", False)).apply()
 
 

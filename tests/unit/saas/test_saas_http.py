@@ -203,3 +203,24 @@ def test_read_timeout_says_the_server_may_have_acted():
     assert len(rec.calls) == 1  # a POST without a key is not repeated after a read timeout
     assert str(err.value) == ("Failed to post the Slack message: PagerDuty at api.example did not answer in time "
                               "(ReadTimeout); it may still have acted on the request; raise request_timeout or re-run")
+
+
+def test_pacing_is_shared_by_runs_using_the_same_key(tmp_path):
+    """Two module runs (two clients) with one Statuspage key queue one interval apart."""
+    rec = Recorder((200, {}))
+    sleeps = []
+    times = iter([10.0, 10.25, 11.0]).__next__  # A sends at 10.0; B arrives 0.25s later, sends at 11.0
+
+    def client(key):
+        return SaasClient("Statuspage", "https://x", transport=rec.transport, sleep=sleeps.append, min_interval=1.0,
+                          pace_key=key, pace_dir=str(tmp_path), clock=times)
+
+    client("KEY-ONE-123").request("GET", "/a")
+    client("KEY-ONE-123").request("GET", "/b")
+    assert sleeps == [pytest.approx(0.75)]
+    (lock,) = tmp_path.iterdir()
+    assert "KEY-ONE" not in lock.name and oct(lock.stat().st_mode & 0o777) == "0o600"
+    other = SaasClient("Statuspage", "https://x", transport=rec.transport, sleep=sleeps.append, min_interval=1.0,
+                       pace_key="KEY-TWO-456", pace_dir=str(tmp_path), clock=lambda: 10.3)
+    other.request("GET", "/c")
+    assert len(sleeps) == 1  # another key is not slowed down
