@@ -28,13 +28,27 @@ run_lint() {
   $BIN/ansible-lint --profile production --offline playbooks roles
 }
 
+sanity_venv() {
+  # ansible-test in a venv of its own: it installs each sanity test's pinned requirements.
+  [ -x .venv-sanity/bin/ansible-test ] || { python3 -m venv .venv-sanity &&
+    .venv-sanity/bin/pip install -q "$(grep '^ansible-core==' requirements.txt)"; }
+  # ansible-test fetches its pip bootstrap script from a host outside the package registries.
+  local cache=~/.ansible/test/cache pip_version
+  pip_version=$(grep -ho "pip='[0-9.]*'" .venv-sanity/lib/python3*/site-packages/ansible_test/_internal/python_requirements.py | head -1 | tr -dc '0-9.')
+  pip_version=${pip_version:-24.2}
+  mkdir -p "$cache/wheels"
+  cp tools/get_pip_offline.py "$cache/get_pip_${pip_version//./_}.py"
+  $BIN/pip download -q --no-deps "pip==$pip_version" -d "$cache/wheels"
+}
+
 run_sanity() {
+  sanity_venv
   # ansible-test needs the collection at .../ansible_collections/mataresit/emergency.
   local dest=build/sanity/ansible_collections/mataresit/emergency
   rm -rf build/sanity && mkdir -p "$dest"
   git ls-files -co --exclude-standard -z | grep -zv '^tests/fixtures/' | xargs -0 cp --parents -t "$dest"
   (cd "$dest" && git init -q && git add -A >/dev/null && \
-    "$OLDPWD/$BIN/ansible-test" sanity --venv --requirements --python 3.11 --color no)
+    "$OLDPWD/.venv-sanity/bin/ansible-test" sanity --requirements --python 3.11 --color no)
 }
 
 case "$part" in
