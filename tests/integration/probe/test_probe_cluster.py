@@ -56,6 +56,22 @@ def set_queue_depth(health_url, namespace, value):
         assert response.status == 200
 
 
+def assert_pods_reachable(k8s, cluster, namespace):
+    """The health server answers pod IPs only inside the local cluster's pod network: say so plainly
+    when the cluster has handed out addresses beyond it (more pods than the pod CIDR holds)."""
+    if not cluster.get("local"):
+        return
+    import ipaddress
+
+    import localcluster
+
+    network = ipaddress.ip_network(localcluster.POD_CIDR)
+    outside = [f"{p.metadata.name}={p.status.pod_ip}" for p in k8s.core.list_namespaced_pod(namespace).items
+               if p.status.pod_ip and ipaddress.ip_address(p.status.pod_ip) not in network]
+    assert not outside, (f"pods got IPs outside the local pod network {network} (the cluster holds more pods than "
+                         f"it has addresses; nothing answers there): {', '.join(outside)}")
+
+
 def closed_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -247,8 +263,9 @@ def test_database_through_the_service_proxy_without_exec(run_module, k8s, conn, 
     assert up["targets"][0]["responses"] == 5 and stats["min"] <= stats["p50"] <= stats["p95"] <= stats["max"]
 
 
-def test_service_proxy_and_direct_url_in_one_call(run_module, conn, namespace, workload, health):
+def test_service_proxy_and_direct_url_in_one_call(run_module, k8s, cluster, conn, namespace, workload, health):
     workload(namespace)
+    assert_pods_reachable(k8s, cluster, namespace)
     result = run_module("health_probe", dict(conn, samples=10, targets=[
         {"name": "direct", "url": f"{health}/health?namespace={namespace}"},
         {"name": "proxied", "service": dict(HEALTH_SERVICE, port="http", path=f"/health?namespace={namespace}")},
@@ -307,8 +324,9 @@ def test_queue_depth_over_threshold_is_a_breach(run_module, conn, namespace, hea
     assert proxied["missing"] == []
 
 
-def test_all_pods_returns_one_sample_set_per_pod(run_module, k8s, conn, namespace, workload, health):
+def test_all_pods_returns_one_sample_set_per_pod(run_module, k8s, cluster, conn, namespace, workload, health):
     workload(namespace)
+    assert_pods_reachable(k8s, cluster, namespace)
     set_queue_depth(health, namespace, 120)
     result = run_module("metrics_probe", dict(
         conn, service={"namespace": namespace, "name": "paperless-maverick-service", "port": "metrics"},
