@@ -467,11 +467,9 @@ class Triage:
     def _services(self, deployments):
         workloads = {_meta(d).get("name"): ((d.get("spec") or {}).get("template") or {}).get("metadata", {}).get("labels")
                      or {} for d in deployments}
-        slices = self._list("EndpointSlice", self.namespace)
-        # slices first into a compact form, then services (both bounded by what a namespace holds)
-        compact = [{"metadata": {"labels": _meta(s).get("labels")}, "endpoints": [
-            {"conditions": e.get("conditions")} for e in s.get("endpoints") or []]} for s in slices]
-        return summarise_services(self._list("Service", self.namespace), compact, self.max_samples, workloads)
+        # the slices stream into per-Service counters first, then the Services are read
+        return summarise_services(self._list("Service", self.namespace), self._list("EndpointSlice", self.namespace),
+                                  self.max_samples, workloads)
 
     def _events(self):
         return summarise_events(self._list("Event", self.namespace, field_selector="type=Warning"), self.max_events)
@@ -540,14 +538,17 @@ class Triage:
         if not self.logs["pods"] or self.logs["deployments"]:
             names = self.logs["deployments"] or [d["name"] for d in deployments]
             by_dep = {d["name"]: d for d in deployments}
+            chosen = []
             for name in names:
                 dep = by_dep.get(name)
                 if dep is None:
-                    picked.append((self.namespace, None, {"deployment": name}))
+                    chosen.append((self.namespace, None, {"deployment": name}))
                     continue
                 pod = self._pod_of(dep, summary, rs_owner)
                 if pod:
-                    picked.append((self.namespace, pod, summary.watched.get(pod, {})))
+                    chosen.append((self.namespace, pod, summary.watched.get(pod, {})))
+            # failing pods first, so max_pods never drops the interesting logs
+            picked += sorted(chosen, key=lambda p: not (p[2].get("classes") or p[1] is None))
         return picked[: self.logs["max_pods"]]
 
     @staticmethod

@@ -160,3 +160,14 @@ def test_log_falls_back_to_current_container_without_a_previous_one(client, api)
     result = Triage(client, {"namespace": "shop", "logs": {"pods": ["web-2-crash0"]}}).run()
     assert result["logs"] == [{"namespace": "shop", "pod": "web-2-crash0", "container": "app", "previous": False,
                                "lines": 1, "bytes": 8, "error_lines": 0, "error_samples": [], "tail": "waiting\n"}]
+
+
+def test_failing_deployment_logs_come_first_within_max_pods(client, api):
+    bad_deploy_cluster(api, healthy_pods=2)
+    api.lists[f"{APPS}/deployments"].insert(0, deployment("aaa-fine", replicas=1, uid="uid-aaa-fine"))
+    api.lists[f"{APPS}/replicasets"].append(replicaset("aaa-fine-1", "aaa-fine", 1, minutes_ago=600, image="app:v1"))
+    api.lists[f"{NS}/pods"].insert(0, pod("aaa-fine-1-x", rs="aaa-fine-1"))
+    result = Triage(client, {"namespace": "shop", "logs": {"max_pods": 1}}).run()
+    assert [entry["pod"] for entry in result["logs"]] == ["web-2-crash0"]
+    result = Triage(client, {"namespace": "shop", "logs": {"max_pods": 2}}).run()
+    assert [entry["pod"] for entry in result["logs"]] == ["web-2-crash0", "aaa-fine-1-x"]
