@@ -31,7 +31,7 @@ description:
     O(recent_deploy_window) and pods of its ReplicaSet are crash-looping, failing to pull their image, failing with
     CreateContainerConfigError, OOMKilled or running but not Ready, or its rollout stalled (ProgressDeadlineExceeded)
     without pods Pending for resources. Pods on NotReady nodes are not counted. The target names the revision to
-    roll back to (none when the Deployment has a single revision)."
+    roll back to; when the Deployment has a single revision there is none and the action is C(none)."
   - "4. C(resource_exhaustion) (action C(scale_up)): pods Pending because the scheduler found insufficient cpu,
     memory or other resources, containers OOMKilled, pressure conditions on nodes running pods of the namespace,
     or (with the metrics API) containers at or above O(usage_threshold) of a limit, or nodes running pods of the

@@ -233,9 +233,12 @@ def decide(facts):
             candidates.append({"verdict": name, "evidence": evidence, "target": target})
     if candidates:
         top = candidates[0]
+        action = ACTIONS[top["verdict"]]
+        if top["verdict"] == RECENT_BAD_DEPLOY and not (top["target"] or {}).get("rollback_to"):
+            action = "none"  # a first revision has nothing to roll back to
         return {
             "verdict": top["verdict"], "verdict_evidence": top["evidence"], "verdict_target": top["target"],
-            "recommended_action": ACTIONS[top["verdict"]], "verdict_candidates": candidates, "healthy": False,
+            "recommended_action": action, "verdict_candidates": candidates, "healthy": False,
         }
     other = anomalies(facts)
     return {

@@ -109,6 +109,7 @@ def test_single_revision_bad_deploy_says_there_is_nothing_to_roll_back_to():
     result = verdict.decide(facts)
     assert result["verdict"] == "recent_bad_deploy"
     assert result["verdict_target"]["rollback_to"] is None
+    assert result["recommended_action"] == "none"
     assert any("no earlier revision" in line for line in result["verdict_evidence"])
 
 
