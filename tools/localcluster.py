@@ -6,7 +6,7 @@
 etcd, kube-apiserver, kube-controller-manager and kube-scheduler (built by
 k8s_build.py) run on this machine with generated certificates; kwok simulates
 the nodes and pod status (no container runtime). A network namespace
-`mre-net` is this cluster's private network: pod IPs (10.213.16.0/20) and the
+`mre-net` is this cluster's private network: pod IPs (10.213.64.0/18) and the
 node IP (10.213.0.2) live there, so the API server's service/pod proxy and
 `kubectl logs` reach real sockets on this machine (the health server and kwok's
 kubelet endpoint) and nothing else. Logs and state go to the run directory
@@ -37,7 +37,8 @@ RUN_DIR = Path(os.environ.get("MRE_RUN_DIR", REPO / "run" / "cluster"))
 NETNS = "mre-net"
 HOST_IF, NS_IF = "mre-h0", "mre-h1"
 HOST_IP, NS_IP = "10.213.0.1", "10.213.0.2"
-POD_CIDR = "10.213.16.0/20"
+POD_CIDR = "10.213.64.0/18"  # 16k pod IPs
+PRIVATE_NET = "10.213.0.0/16"  # every address of this cluster: routed into the namespace, never out
 SERVICE_CIDR = "10.213.128.0/20"
 NODE_COUNT = int(os.environ.get("MRE_NODES", "4"))
 HEALTH_PORTS = (80, 3000, 8080, 9090, 9091)
@@ -127,6 +128,7 @@ def _sh(*cmd: str, check: bool = True) -> subprocess.CompletedProcess:
 
 def _network_down() -> None:
     _sh("ip", "route", "del", POD_CIDR, check=False)
+    _sh("ip", "route", "del", PRIVATE_NET, check=False)
     _sh("ip", "link", "del", HOST_IF, check=False)
     _sh("ip", "netns", "del", NETNS, check=False)
 
@@ -147,6 +149,9 @@ def _network_up() -> None:
     # Every pod IP is local inside the namespace, where the health server answers.
     _sh("ip", "netns", "exec", NETNS, "ip", "route", "add", "local", POD_CIDR, "dev", "lo")
     _sh("ip", "route", "add", POD_CIDR, "via", NS_IP)
+    # Safety net: any other address of the cluster's range (service IPs, a pod IP outside the pool) goes
+    # into the namespace too, where nothing routes it further, so no packet for it leaves the machine.
+    _sh("ip", "route", "add", PRIVATE_NET, "via", NS_IP)
 
 
 # -- processes -----------------------------------------------------------------
@@ -328,7 +333,7 @@ def up() -> dict:
           timeout=60, pids=pids)
     pids["health-server"] = _start("health-server", [
         sys.executable, REPO / "tools" / "health_server.py", "--kubeconfig", RUN_DIR / "kubeconfig.netns",
-        "--ports", ",".join(map(str, HEALTH_PORTS)), "--node-ip", NS_IP,
+        "--ports", ",".join(map(str, HEALTH_PORTS)), "--pod-cidr", POD_CIDR,
     ], netns=True)
     state["health_url"] = f"http://{NS_IP}:80"
     write_state(state)
