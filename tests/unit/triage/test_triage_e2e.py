@@ -23,8 +23,8 @@ class FakeModule:
 def bad_deploy_cluster(api, healthy_pods=1197):
     api.objects[NS] = {"metadata": {"name": "shop"}}
     api.lists["/api/v1/nodes"] = [node("node-1"), node("node-2"), node("node-9", ready=False)]
-    api.lists[f"{APPS}/deployments"] = [deployment("web", replicas=1200, updated=3, ready=1197, available=1197,
-                                                  image="app:v2-bad")]
+    api.lists[f"{APPS}/deployments"] = [
+        deployment("web", replicas=1200, updated=3, ready=1197, available=1197, image="app:v2-bad")]
     api.lists[f"{APPS}/replicasets"] = [
         replicaset("web-1", "web", 1, minutes_ago=3 * 24 * 60, image="app:v1"),
         replicaset("web-2", "web", 2, minutes_ago=4, image="app:v2-bad", change_cause="release v2"),
@@ -51,8 +51,8 @@ def bad_deploy_cluster(api, healthy_pods=1197):
 
 def test_end_to_end_bad_deploy_with_pagination_and_no_metrics_api(api):
     bad_deploy_cluster(api)
-    module = FakeModule(namespace="shop", extra_targets=[{"name": "database", "namespace": "db", "label_selector": "app=postgresql",
-                                        "required": True, "logs": True}],
+    database = {"name": "database", "namespace": "db", "label_selector": "app=postgresql", "required": True, "logs": True}
+    module = FakeModule(namespace="shop", extra_targets=[database],
                         logs={"enabled": True, "deployments": None, "pods": None, "tail_lines": 50,
                               "limit_bytes": 4096, "max_pods": 5})
     result = triage(module, transport=httpx.MockTransport(api.handler))
