@@ -111,7 +111,7 @@ class ClusterView:
             f'embedding_queue_depth{{queue="embedding"}} {depth}',
             "# HELP embedding_jobs_processed_total Embedding jobs processed.",
             "# TYPE embedding_jobs_processed_total counter",
-            f'embedding_jobs_processed_total{{status="success"}} 4410',
+            'embedding_jobs_processed_total{status="success"} 4410',
             f'embedding_jobs_processed_total{{status="failed"}} {3 if up else 97}',
             "# HELP worker_jobs_processed_total Jobs processed by this worker.",
             "# TYPE worker_jobs_processed_total counter",
