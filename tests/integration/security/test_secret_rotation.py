@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+import time
 
 import pytest
 from kubernetes import client as kclient
@@ -164,6 +165,10 @@ def test_service_account_tokens_and_helm_secrets_are_skipped(run_module, kubecon
     k8s.core.create_namespaced_secret(namespace, kclient.V1Secret(
         metadata=kclient.V1ObjectMeta(name="sa-token", annotations={"kubernetes.io/service-account.name": "default"}),
         type="kubernetes.io/service-account-token"))
+    deadline = time.monotonic() + 60  # the token controller fills the token in (a write of its own) first
+    while not (k8s.core.read_namespaced_secret("sa-token", namespace).data or {}).get("token"):
+        assert time.monotonic() < deadline, "the token controller never populated the service-account token"
+        time.sleep(0.2)
     versions = {n: k8s.core.read_namespaced_secret(n, namespace).metadata.resource_version
                 for n in ("sh.helm.release.v1.app.v1", "helm-labelled", "sa-token")}
     result = run_module("secret_rotation", base_args(kubeconfig, namespace, tmp_path, secrets=["all"],
