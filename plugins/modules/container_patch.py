@@ -77,6 +77,7 @@ options:
     type: dict
 notes:
   - One of O(env) or O(resources) is required with O(state=present).
+  - Waits check quickly at first (after 0.1 s, doubling) and then every O(wait_sleep) seconds.
 """
 
 EXAMPLES = r"""

@@ -69,6 +69,7 @@ options:
 notes:
   - At least one of O(label_selector), O(not_running), O(phases) or O(not_ready) is required.
   - Pods without a controller are deleted but not replaced; they are listed in RV(unowned).
+  - Waits check quickly at first (after 0.1 s, doubling) and then every O(wait_sleep) seconds.
 """
 
 EXAMPLES = r"""

@@ -71,6 +71,7 @@ options:
 notes:
   - With O(wait=true) (the default) V(restart) and V(undo) wait until the rollout is complete.
   - A failure while waiting after a change reports C(changed=true) and the O(incident_dir) backup path.
+  - Waits check quickly at first (after 0.1 s, doubling) and then every O(wait_sleep) seconds.
 """
 
 EXAMPLES = r"""
@@ -159,6 +160,11 @@ state:
   type: dict
   sample: {"complete": true, "failed": false, "reason": "Complete", "message": "rollout complete", "desired": 3,
            "updated": 3, "ready": 3, "available": 3, "observed_generation_ok": true}
+msg:
+  description: Why an undo changed nothing.
+  returned: action is undo and nothing was to be done
+  type: str
+  sample: "Nothing to undo: revision 2 was already undone (now at revision 4)"
 elapsed:
   description: Seconds spent waiting.
   returned: action is restart, undo or status

@@ -87,6 +87,7 @@ options:
 notes:
   - With O(state=drain_cycle) the drained count is always waited for; O(wait) only decides whether to wait for the
     restored count. If anything fails while drained, the original count is still put back.
+  - Waits check quickly at first (after 0.1 s, doubling) and then every O(wait_sleep) seconds.
 """
 
 EXAMPLES = r"""

@@ -233,6 +233,15 @@ def pod_problems(client, obj, limit=3):
     return "; ".join(parts)
 
 
+def pause(checks, sleep, deadline):
+    """Sleep before the next check of a wait: 0.1 s, doubling up to `sleep`, never past the deadline.
+
+    Changes usually land within a second, so early checks come quickly; long
+    waits settle at one check every `sleep` seconds.
+    """
+    time.sleep(max(0.0, min(0.1 * 2 ** checks, sleep, deadline - time.monotonic())))
+
+
 def wait_for_rollout(client, namespace, name, timeout, sleep, kind="Deployment"):
     """Poll until the rollout is complete; return (object, elapsed_seconds).
 
@@ -241,6 +250,7 @@ def wait_for_rollout(client, namespace, name, timeout, sleep, kind="Deployment")
     """
     start = time.monotonic()
     deadline = start + max(0, timeout)
+    checks = 0
     while True:
         obj = get_workload(client, kind, namespace, name)
         obj.setdefault("kind", kind)
@@ -262,7 +272,8 @@ def wait_for_rollout(client, namespace, name, timeout, sleep, kind="Deployment")
                 f"({state['reason']}: {state['message']})" + (f". Pods: {problems}" if problems else "")
                 + "; raise wait_timeout or inspect the pods",
                 elapsed=elapsed, state=state, pods=problems or None)
-        time.sleep(max(0.0, min(sleep, deadline - time.monotonic())))
+        pause(checks, sleep, deadline)
+        checks += 1
 
 
 # -- restart -----------------------------------------------------------------

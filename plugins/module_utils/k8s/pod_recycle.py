@@ -8,7 +8,7 @@ import time
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import (
     ConfigError, EmergencyError, NotFoundError, WaitTimeout, failing_to,
 )
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import resources
+from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import deployments, resources
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.client import K8sClient
 
 
@@ -109,6 +109,7 @@ def recycle(client, namespace, label_selector=None, not_running=False, phases=No
             done += batch
             if dry_run or not wait:
                 continue
+            checks = 0
             while True:
                 state = replacement_state(client.list(path, label_selector=label_selector), before_uids, batch,
                                           ready_before)
@@ -124,7 +125,8 @@ def recycle(client, namespace, label_selector=None, not_running=False, phases=No
                         f"replacements created, not ready: {detail}"
                         + (f", still terminating: {', '.join(state['lingering'])}" if state["lingering"] else "")
                         + "; inspect the pods and the owning controller", state=state)
-                time.sleep(max(0.0, min(sleep, deadline - time.monotonic())))
+                deployments.pause(checks, sleep, deadline)
+                checks += 1
     except EmergencyError as exc:
         exc.details.update(changed=bool(done), deleted=[pod["metadata"]["name"] for pod in done])
         raise

@@ -77,6 +77,7 @@ def wait_for_replicas(client, kind, namespace, name, target, timeout, sleep):
     start = time.monotonic()
     deadline = start + max(0, timeout)
     path = resources.path(kind, namespace, name)
+    checks = 0
     while True:
         obj = client.get(path)
         state = replicas_state(obj, target)
@@ -87,7 +88,8 @@ def wait_for_replicas(client, kind, namespace, name, target, timeout, sleep):
             raise WaitTimeout(f"{kind.lower()} {namespace}/{name} has {state['ready']} ready of {state['replicas']} "
                               f"replicas, not {target}, after {elapsed:.0f}s; raise wait_timeout or inspect the pods "
                               "(pending pods, crash loops, quota)", elapsed=elapsed, state=state)
-        time.sleep(max(0.0, min(sleep, deadline - time.monotonic())))
+        deployments.pause(checks, sleep, deadline)
+        checks += 1
 
 
 def record(incident_dir, kind, namespace, name, previous, replicas):
