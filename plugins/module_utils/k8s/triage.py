@@ -503,25 +503,20 @@ class Triage:
 
     # round 3 ---------------------------------------------------------------
     def _log(self, namespace, pod, info):
-        entry = {"namespace": namespace, "pod": pod, "container": info.get("container"),
-                 "previous": bool(info.get("previous"))}
-        try:
-            text = self.client.logs(namespace, pod, container=info.get("container"),
-                                    tail_lines=self.logs["tail_lines"], limit_bytes=self.logs["limit_bytes"],
-                                    previous=entry["previous"])
-        except EmergencyError as exc:
-            if entry["previous"]:
-                # no previous instance kept: fall back to the current one
-                try:
-                    text = self.client.logs(namespace, pod, container=info.get("container"),
-                                            tail_lines=self.logs["tail_lines"], limit_bytes=self.logs["limit_bytes"])
-                    entry["previous"] = False
-                except EmergencyError as exc2:
-                    entry["error"] = str(exc2)
-                    return entry
-            else:
+        entry = {"namespace": namespace, "pod": pod, "container": info.get("container"), "previous": False}
+        # a crash-looping container's previous instance first; the current one when none was kept
+        for previous in ((True, False) if info.get("previous") else (False,)):
+            try:
+                text = self.client.logs(namespace, pod, container=info.get("container"), previous=previous,
+                                        tail_lines=self.logs["tail_lines"], limit_bytes=self.logs["limit_bytes"])
+            except EmergencyError as exc:
                 entry["error"] = str(exc)
-                return entry
+                continue
+            entry.pop("error", None)
+            entry["previous"] = previous
+            break
+        if "error" in entry:
+            return entry
         lines, errors = count_error_lines(text)
         entry.update(lines=len(lines), bytes=len(text.encode("utf-8", "replace")), error_lines=len(errors),
                      error_samples=[line[:500] for line in errors[-5:]], tail=text)

@@ -171,3 +171,12 @@ def test_failing_deployment_logs_come_first_within_max_pods(client, api):
     assert [entry["pod"] for entry in result["logs"]] == ["web-2-crash0"]
     result = Triage(client, {"namespace": "shop", "logs": {"max_pods": 2}}).run()
     assert [entry["pod"] for entry in result["logs"]] == ["web-2-crash0", "aaa-fine-1-x"]
+
+
+def test_unreadable_log_is_reported_not_fatal(client, api):
+    bad_deploy_cluster(api, healthy_pods=2)
+    api.statuses[f"{NS}/pods/web-2-crash0/log"] = (403, {"message": "pods/log is forbidden", "reason": "Forbidden"})
+    result = Triage(client, {"namespace": "shop", "logs": {"pods": ["web-2-crash0"]}}).run()
+    assert result["verdict"] == "recent_bad_deploy"
+    assert result["logs"] == [{"namespace": "shop", "pod": "web-2-crash0", "container": "app", "previous": False,
+                               "error": "permission denied (403 Forbidden): pods/log is forbidden"}]
