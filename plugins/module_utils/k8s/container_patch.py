@@ -148,14 +148,14 @@ def merge_original(earlier, previous):
     return original
 
 
-def run(module):
-    """Operation for plugins/modules/container_patch.py."""
+def run(module, transport=None):
+    """Operation for plugins/modules/container_patch.py (transport: a test seam for httpx.MockTransport)."""
     p = module.params
     kind, ns, name, container_name = p["kind"], p["namespace"], p["name"], p["container"]
     parts = [ns, kind.lower(), name, container_name]
     verb = "revert" if p["state"] == "revert" else "patch"
     with failing_to(f"{verb} container '{container_name}' of {kind.lower()} {ns}/{name}"), \
-            K8sClient.from_params(p, module) as client:
+            K8sClient.from_params(p, module, transport=transport) as client:
         earlier = workspace.latest(p["incident_dir"], CATEGORY, parts) if p["incident_dir"] else None
         if p["state"] == "revert":
             if not earlier:

@@ -134,14 +134,14 @@ def recycle(client, namespace, label_selector=None, not_running=False, phases=No
     return result
 
 
-def run(module):
-    """Operation for plugins/modules/pod_recycle.py."""
+def run(module, transport=None):
+    """Operation for plugins/modules/pod_recycle.py (transport: a test seam for httpx.MockTransport)."""
     p = module.params
     if not (p["label_selector"] or p["not_running"] or p["phases"] or p["not_ready"]):
         raise ConfigError("Failed to recycle pods: give label_selector and/or a filter (not_running, phases, "
                           "not_ready); recycling every pod of a namespace is not supported")
     what = f"pods in {p['namespace']}" + (f" matching '{p['label_selector']}'" if p["label_selector"] else "")
-    with failing_to(f"recycle {what}"), K8sClient.from_params(p, module) as client:
+    with failing_to(f"recycle {what}"), K8sClient.from_params(p, module, transport=transport) as client:
         result = recycle(client, p["namespace"], p["label_selector"], p["not_running"], p["phases"], p["not_ready"],
                          p["max_concurrent"], dry_run=module.check_mode, wait=p["wait"],
                          timeout=p["wait_timeout"], sleep=p["wait_sleep"])

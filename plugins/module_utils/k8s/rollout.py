@@ -126,8 +126,8 @@ def _template(obj):
     return ((obj or {}).get("spec") or {}).get("template")
 
 
-def run(module):
-    """Operation for plugins/modules/rollout.py."""
+def run(module, transport=None):
+    """Operation for plugins/modules/rollout.py (transport: a test seam for httpx.MockTransport)."""
     p = module.params
     action, kind, ns, name = p["action"], p["kind"], p["namespace"], p["name"]
     if action in ("undo", "history") and kind not in UNDO_KINDS:
@@ -135,7 +135,8 @@ def run(module):
                           "Deployment only (StatefulSet and DaemonSet history lives in ControllerRevisions, "
                           "which this module does not manage); use action restart or status")
     verb = {"status": "get the rollout status of", "history": "read the rollout history of"}.get(action, action)
-    with failing_to(f"{verb} {kind.lower()} {ns}/{name}"), K8sClient.from_params(p, module) as client:
+    with failing_to(f"{verb} {kind.lower()} {ns}/{name}"), \
+            K8sClient.from_params(p, module, transport=transport) as client:
         result = {"changed": False, "action": action, "kind": kind, "namespace": ns, "name": name}
         if action == "history":
             obj = deployments.get_workload(client, kind, ns, name)

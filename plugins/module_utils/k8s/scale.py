@@ -197,10 +197,10 @@ class _Scaler:
         return result
 
 
-def run(module):
-    """Operation for plugins/modules/scale.py."""
+def run(module, transport=None):
+    """Operation for plugins/modules/scale.py (transport: a test seam for httpx.MockTransport)."""
     p = module.params
     verb = {"present": "scale", "restore": "restore the replicas of", "drain_cycle": "drain-cycle"}[p["state"]]
     with failing_to(f"{verb} {p['kind'].lower()} {p['namespace']}/{p['name']}"), \
-            K8sClient.from_params(p, module) as client:
+            K8sClient.from_params(p, module, transport=transport) as client:
         return _Scaler(client, module).run()

@@ -1,0 +1,114 @@
+"""The modules' operations end to end at the transport seam: what they send, and what they do not."""
+from __future__ import annotations
+
+import httpx
+import pytest
+from deployments_fake import deployment
+
+from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError
+from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import container_patch, pod_recycle, rollout, scale
+
+DEP = "/apis/apps/v1/namespaces/ns/deployments/app"
+SCALE = DEP + "/scale"
+CONNECTION = {"host": "https://k8s.test", "kubeconfig": None, "context": None, "api_key": None, "validate_certs": False,
+              "ca_cert": None, "client_cert": None, "client_key": None, "request_timeout": 5}
+WAIT = {"wait": False, "wait_timeout": 5, "wait_sleep": 0.01}
+
+
+class FakeModule:
+    def __init__(self, check_mode=False, diff=False, **params):
+        self.params = dict(CONNECTION, **WAIT, **params)
+        self.check_mode, self._diff, self.no_log_values = check_mode, diff, set()
+
+
+def operate(api, operation, **kwargs):
+    return operation(FakeModule(**kwargs), transport=httpx.MockTransport(api.handler))
+
+
+def with_env(api, env):
+    dep = deployment()
+    dep["spec"]["template"]["spec"]["containers"][0]["env"] = env
+    dep["spec"]["template"]["spec"]["containers"][0]["resources"] = {"limits": {"cpu": "2"}}
+    return api.add(DEP, dep)
+
+
+def patch_params(**extra):
+    return dict({"kind": "Deployment", "namespace": "ns", "name": "app", "container": "app", "state": "present",
+                 "env": None, "resources": None, "incident_dir": None}, **extra)
+
+
+def test_container_patch_without_change_sends_nothing(api, tmp_path):
+    with_env(api, [{"name": "LOG_LEVEL", "value": "info"}])
+    result = operate(api, container_patch.run, **patch_params(
+        env={"LOG_LEVEL": "info", "GONE": None}, resources={"limits": {"cpu": "2000m"}}, incident_dir=str(tmp_path)))
+    assert result["changed"] is False and result["generation"] == 1
+    assert api.writes() == [] and not list(tmp_path.iterdir())
+
+
+def test_container_patch_check_mode_is_a_dry_run(api, tmp_path):
+    dep = with_env(api, [{"name": "LOG_LEVEL", "value": "info"}])
+    result = operate(api, container_patch.run, check_mode=True, diff=True,
+                     **patch_params(env={"LOG_LEVEL": "debug"}, incident_dir=str(tmp_path)))
+    assert result["changed"] and result["previous"] == {"env": {"LOG_LEVEL": "info"}}
+    assert result["diff"]["after"]["env"] == [{"name": "LOG_LEVEL", "value": "debug"}]
+    (method, path, params, ops), = api.writes()
+    assert (method, path, params["dryRun"]) == ("PATCH", DEP, "All")
+    assert ops[:2] == [{"op": "test", "path": "/metadata/resourceVersion", "value": dep["metadata"]["resourceVersion"]},
+                       {"op": "test", "path": "/spec/template/spec/containers/0/name", "value": "app"}]
+    assert api.objects[DEP] == dep and not list(tmp_path.iterdir())
+
+
+def test_container_patch_revert_without_record(api, tmp_path):
+    with pytest.raises(ConfigError, match="no record of an earlier patch"):
+        operate(api, container_patch.run, **patch_params(state="revert", incident_dir=str(tmp_path)))
+
+
+def rollout_params(**extra):
+    return dict({"kind": "Deployment", "namespace": "ns", "name": "app", "to_revision": None, "reason": None,
+                 "incident_dir": None}, **extra)
+
+
+def test_rollout_restart_check_mode(api):
+    api.add(DEP, deployment())
+    result = operate(api, rollout.run, check_mode=True, diff=True, **rollout_params(action="restart", reason="why"))
+    assert result["changed"] and result["backup_path"] is None
+    assert "kubectl.kubernetes.io/restartedAt" in result["diff"]["after"]["metadata"]["annotations"]
+    assert [(m, p, params.get("dryRun")) for m, p, params, _ in api.writes()] == [("PATCH", DEP, "All")]
+
+
+def test_rollout_history_of_a_statefulset_is_refused_without_a_request(api):
+    with pytest.raises(ConfigError, match="supports kind Deployment only"):
+        operate(api, rollout.run, **rollout_params(action="history", kind="StatefulSet"))
+    assert api.requests == []
+
+
+def scale_params(**extra):
+    return dict({"kind": "Deployment", "namespace": "ns", "name": "app", "state": "present", "replicas": None,
+                 "min_replicas": None, "max_replicas": None, "previous_replicas": None, "drain_replicas": 2,
+                 "drain_seconds": 0, "incident_dir": None}, **extra)
+
+
+def test_scale_same_count_sends_nothing(api):
+    api.add(SCALE, {"kind": "Scale", "spec": {"replicas": 3}})
+    result = operate(api, scale.run, **scale_params(replicas="3"))
+    assert result["changed"] is False and result["previous_replicas"] == 3 and api.writes() == []
+    result = operate(api, scale.run, **scale_params(state="drain_cycle", drain_replicas=3))
+    assert result["changed"] is False and api.writes() == []
+
+
+def test_scale_relative_check_mode(api, tmp_path):
+    api.add(SCALE, {"kind": "Scale", "spec": {"replicas": 3}})
+    result = operate(api, scale.run, check_mode=True, diff=True,
+                     **scale_params(replicas="+2", max_replicas=4, incident_dir=str(tmp_path)))
+    assert (result["changed"], result["replicas"], result["bounded"]) == (True, 4, True)
+    assert [(m, p, params.get("dryRun"), body) for m, p, params, body in api.writes()] == [
+        ("PATCH", SCALE, "All", {"spec": {"replicas": 4}})]
+    assert api.objects[SCALE]["spec"]["replicas"] == 3 and not list(tmp_path.iterdir())
+
+
+def test_pod_recycle_needs_a_filter(api):
+    params = {"namespace": "ns", "label_selector": None, "not_running": False, "phases": None, "not_ready": False,
+              "max_concurrent": 0}
+    with pytest.raises(ConfigError, match="give label_selector"):
+        operate(api, pod_recycle.run, **params)
+    assert api.requests == []
