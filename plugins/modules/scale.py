@@ -61,6 +61,8 @@ options:
     description:
       - Replica count with O(state=present), exact (V(6)) or relative to the current count (V(+3), V(-1)).
       - A relative count changes the workload on every run.
+      - Quote a relative increase (V("+3")); YAML reads an unquoted C(+3) as the number 3. A negative number
+        such as V(-1) is taken as relative.
     type: raw
   min_replicas:
     description:

@@ -13,6 +13,7 @@ from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import sca
     ("+3", 3, (None, None), (6, False)),
     (" +2 ", 4, (None, None), (6, False)),
     ("-1", 3, (None, None), (2, False)),
+    (-1, 3, (None, None), (2, False)),  # a negative number can only be relative
     ("+5", 8, (None, 10), (10, True)),
     ("-3", 3, (1, None), (1, True)),
     (0, 3, (1, 5), (1, True)),
