@@ -295,4 +295,3 @@ def restart(client, namespace, name, reason=None, dry_run=False, kind="Deploymen
     except NotFoundError:
         get_workload(client, kind, namespace, name)  # raises the clear namespace/object message
         raise
-

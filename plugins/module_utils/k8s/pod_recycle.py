@@ -148,4 +148,3 @@ def run(module, transport=None):
         if module._diff:
             result["diff"] = {"before": {"pods": result["deleted"]}, "after": {"pods": []}}
         return dict(result, namespace=p["namespace"], label_selector=p["label_selector"])
-
