@@ -85,9 +85,12 @@ def wait_for_replicas(client, kind, namespace, name, target, timeout, sleep):
         if state["done"]:
             return obj, elapsed
         if time.monotonic() >= deadline:
+            problems = deployments.pod_problems(client, obj)
             raise WaitTimeout(f"{kind.lower()} {namespace}/{name} has {state['ready']} ready of {state['replicas']} "
-                              f"replicas, not {target}, after {elapsed:.0f}s; raise wait_timeout or inspect the pods "
-                              "(pending pods, crash loops, quota)", elapsed=elapsed, state=state)
+                              f"replicas, not {target}, after {elapsed:.0f}s"
+                              + (f" (pods: {problems})" if problems else "")
+                              + "; raise wait_timeout or inspect the pods (pending pods, crash loops, quota)",
+                              elapsed=elapsed, state=state, pods=problems or None)
         deployments.pause(checks, sleep, deadline)
         checks += 1
 

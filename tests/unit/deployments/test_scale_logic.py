@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import pytest
+from deployments_fake import deployment
 
-from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError
+from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError, WaitTimeout
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import scale
 
 
@@ -69,3 +70,13 @@ def test_replicas_state():
     assert scale.replicas_state(obj, 6)["done"]
     obj["metadata"]["generation"] = 3
     assert not scale.replicas_state(obj, 6)["done"]
+
+
+def test_wait_for_replicas_timeout_names_the_pod_problem(api, client):
+    dep = deployment(status={"readyReplicas": 2})
+    api.add("/apis/apps/v1/namespaces/ns/deployments/app", dep)
+    api.add("/api/v1/namespaces/ns/pods/app-x", {
+        "metadata": {"name": "app-x", "labels": {"app": "app"}},
+        "status": {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False"}]}})
+    with pytest.raises(WaitTimeout, match=r"2 ready of 3 replicas, not 3.*pods: 1 pod\(s\) Pending"):
+        scale.wait_for_replicas(client, "Deployment", "ns", "app", 3, timeout=0, sleep=0.01)
