@@ -1,5 +1,4 @@
-#!/usr/bin/env python3
-"""Start the local SaaS sandbox (PagerDuty, Statuspage, Slack) for the demo.
+"""Start the local SaaS sandbox (PagerDuty, Statuspage, Slack) for the demo: `python tools/saas_sandbox.py`.
 
 Same as `python -m tests.sandbox` from the repository root; prints the base URL
 and the settings (URLs, test credentials) and serves until interrupted.

@@ -236,10 +236,10 @@ class SaasClient:
         with os.fdopen(fd, "r+") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
-                last = float(handle.read().strip() or "nan")
+                last = float(handle.read().strip())
             except ValueError:
-                last = float("nan")
-            if last == last:  # not NaN: someone sent before
+                last = None  # first use of this key (or an unreadable file)
+            if last is not None:
                 self._wait(min(self.min_interval, self.min_interval - (self.clock() - last)))
             handle.seek(0)
             handle.truncate()

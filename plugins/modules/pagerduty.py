@@ -11,7 +11,7 @@ description:
   - With O(api=events) (default) sends a trigger, acknowledge or resolve event to the Events API v2
     (C(POST /v2/enqueue)); the alert is identified by a dedup key derived from O(incident_id)
     (C(mataresit-<incident_id>), at most 255 characters), so a re-run never pages twice.
-  - With O(api=rest) manages an incident through the REST API v2 - create it (with O(incident_key) derived the same
+  - With O(api=rest) manages an incident through the REST API v2 - create it (with the incident key derived the same
     way), acknowledge or resolve it, and add a note. Before creating, it looks up an open incident with the same
     incident key and reports C(changed=false) when there is one; a note already on the incident is not added again.
   - Replaces the runbook's C(curl -X POST https://api.pagerduty.com/incidents).

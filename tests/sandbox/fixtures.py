@@ -9,7 +9,7 @@ Use them from a conftest.py with `from tests.sandbox.fixtures import *  # noqa: 
   When the documents are absent every test using it gets a loud warning (validation SKIPPED).
 - `smtp_server`, `smtp_starttls_server`: aiosmtpd servers keeping what they receive (`.messages`).
 - `run_saas(name, args, check_mode=False, diff=False)`: runs a module like Ansible does and returns
-  (result, stdout, stderr), for tests that search the raw output for secrets.
+  its result dict, with the raw `.stdout` / `.stderr` of the run (tests search them for secrets).
 - `assert_clean(outputs, *secrets)`: no secret value in any output.
 """
 from __future__ import annotations
@@ -59,12 +59,20 @@ def sandbox(saas_sandbox):
     assert not problems, "\n".join(problems)
 
 
+class ModuleRun(dict):
+    """A module's result, with the raw stdout / stderr of its run (to search them for secrets)."""
+
+    def __init__(self, result, stdout, stderr):
+        super().__init__(result)
+        self.stdout, self.stderr = stdout, stderr
+
+
 @pytest.fixture
 def run_saas():
     def _run(name, args, check_mode=False, diff=False):
         result, stdout, stderr = run_module_process(name, args, check_mode=check_mode, diff=diff, timeout=120)
         assert "Traceback" not in stderr and "Traceback" not in str(result.get("msg", "")), stderr
-        return result, stdout, stderr
+        return ModuleRun(result, stdout, stderr)
     return _run
 
 
@@ -112,8 +120,14 @@ def smtp_server():
 
 
 def assert_clean(outputs, *secrets):
-    """No secret value in any of the outputs (stdout / stderr / results of module runs)."""
-    text = "\n".join(o if isinstance(o, str) else repr(o) for o in outputs)
+    """No secret value in any output: module runs (their stdout and stderr) or plain text."""
+    parts = []
+    for output in outputs:
+        if isinstance(output, ModuleRun):
+            parts += [output.stdout, output.stderr, repr(dict(output))]
+        else:
+            parts.append(output if isinstance(output, str) else repr(output))
+    text = "\n".join(parts)
     for secret in secrets:
         assert secret and secret not in text, "a secret value appears in the module output"
 

@@ -27,11 +27,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 
-# service -> (document file, origin of the real API, path prefix of the server URL)
+# service -> (document file, origin of the real API; request paths carry the servers' path, e.g. /v1)
 DOCUMENTS = {
-    "pagerduty-events": ("pagerduty-events-v2.openapi.json", "https://events.pagerduty.com", ""),
-    "pagerduty-rest": ("pagerduty-rest-v2.openapi.json", "https://api.pagerduty.com", ""),
-    "statuspage": ("statuspage-v1.openapi.json", "https://api.statuspage.io", ""),
+    "pagerduty-events": ("pagerduty-events-v2.openapi.json", "https://events.pagerduty.com"),
+    "pagerduty-rest": ("pagerduty-rest-v2.openapi.json", "https://api.pagerduty.com"),
+    "statuspage": ("statuspage-v1.openapi.json", "https://api.statuspage.io"),
 }
 
 
@@ -113,12 +113,12 @@ class SpecSet:
         except ImportError as exc:  # pragma: no cover - depends on the venv
             self._skip(f"openapi-core is not installed ({exc})")
             return
-        missing = [name for name, _, _ in DOCUMENTS.values() if not (self.directory / name).is_file()]
+        missing = [doc_file for doc_file, _origin in DOCUMENTS.values() if not (self.directory / doc_file).is_file()]
         if missing:
             self._skip(f"API documents not found in {self.directory}: {', '.join(missing)} (set MRE_SPECS_DIR)")
             return
-        for service, (name, _, _) in DOCUMENTS.items():
-            doc = json.loads((self.directory / name).read_text(encoding="utf-8"))
+        for service, (doc_file, _origin) in DOCUMENTS.items():
+            doc = json.loads((self.directory / doc_file).read_text(encoding="utf-8"))
             for quirk in QUIRKS.get(service, []) if self.apply_quirks else []:
                 quirk(doc)
             self.apps[service] = OpenAPI.from_dict(doc, config=Config(spec_validator_cls=None))

@@ -16,7 +16,7 @@ def mail_args(smtp, **extra):
 
 def test_sends_once_per_incident(smtp_server, run_saas, tmp_path):
     args = mail_args(smtp_server, incident_dir=str(tmp_path))
-    result, out1, err1 = run_saas("email", args)
+    result = run_saas("email", args)
     assert result["changed"] is True and result["refused"] == {}
     (received,) = smtp_server.messages
     assert received["login"] == smtp_server.user.encode()
@@ -24,50 +24,50 @@ def test_sends_once_per_incident(smtp_server, run_saas, tmp_path):
     message = message_from_string(received["data"])
     assert message["Subject"] == "[P0] Paperless Maverick outage - INC-400" and message["Bcc"] is None
     assert message["X-Mataresit-Incident"] == "INC-400" and "Rollback in progress." in message.get_payload()
-    again, out2, err2 = run_saas("email", args)
+    again = run_saas("email", args)
     assert again["changed"] is False and len(smtp_server.messages) == 1
-    assert_clean([out1, err1, out2, err2], smtp_server.password)
+    assert_clean([result, again], smtp_server.password)
 
 
 def test_check_mode_sends_nothing(smtp_server, run_saas):
-    result, out, err = run_saas("email", mail_args(smtp_server), check_mode=True)
+    result = run_saas("email", mail_args(smtp_server), check_mode=True)
     assert result["changed"] is True and smtp_server.messages == []
     assert result["message"]["headers"]["Subject"] == "[P0] Paperless Maverick outage - INC-400"
     assert result["message"]["recipients"][-1] == "audit@mataresit.example"
-    assert_clean([out, err], smtp_server.password)
+    assert_clean([result], smtp_server.password)
 
 
 def test_wrong_password_is_one_clear_line(smtp_server, run_saas):
-    result, out, err = run_saas("email", mail_args(smtp_server, password="not-the-password-at-all"))
+    result = run_saas("email", mail_args(smtp_server, password="not-the-password-at-all"))
     assert result["failed"] is True and smtp_server.messages == []
     assert result["msg"] == (f"Failed to send the email: the SMTP server {smtp_server.host}:{smtp_server.port} rejected "
                              "the login (535): check username and password")
-    assert_clean([out, err], "not-the-password-at-all")
+    assert_clean([result], "not-the-password-at-all")
 
 
 def test_starttls_required_but_not_offered(smtp_server, run_saas):
-    result, _, _ = run_saas("email", mail_args(smtp_server, secure="starttls"))
+    result = run_saas("email", mail_args(smtp_server, secure="starttls"))
     assert result["failed"] is True and "does not support STARTTLS" in result["msg"] and "check secure" in result["msg"]
 
 
 def test_unreachable_server(run_saas):
     port = free_port()
-    result, _, _ = run_saas("email", dict(host="127.0.0.1", port=port, secure="never", to=["a@example.com"], subject="s"))
+    result = run_saas("email", dict(host="127.0.0.1", port=port, secure="never", to=["a@example.com"], subject="s"))
     assert result["failed"] is True
     assert result["msg"].startswith(f"Failed to send the email: the SMTP server 127.0.0.1:{port} is unreachable")
 
 
 def test_starttls_with_verified_certificate_and_login(smtp_starttls_server, run_saas):
     smtp = smtp_starttls_server
-    result, out, err = run_saas("email", mail_args(smtp, secure="starttls", ca_cert=smtp.ca_cert))
+    result = run_saas("email", mail_args(smtp, secure="starttls", ca_cert=smtp.ca_cert))
     assert result["changed"] is True
     (received,) = smtp.messages
     assert received["tls"] is True and received["login"] == smtp.user.encode()
-    assert_clean([out, err], smtp.password)
+    assert_clean([result], smtp.password)
 
 
 def test_starttls_with_an_untrusted_certificate_fails_clearly(smtp_starttls_server, run_saas):
-    result, _, _ = run_saas("email", mail_args(smtp_starttls_server, secure="starttls"))
+    result = run_saas("email", mail_args(smtp_starttls_server, secure="starttls"))
     assert result["failed"] is True and smtp_starttls_server.messages == []
     assert result["msg"].startswith(f"Failed to send the email: TLS with 127.0.0.1:{smtp_starttls_server.port} failed")
     assert result["msg"].endswith("check secure, ca_cert and validate_certs")

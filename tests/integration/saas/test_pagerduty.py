@@ -25,35 +25,35 @@ def rest_args(sb, **extra):
 
 def test_event_trigger_is_sent_once_and_resolved(sandbox, run_saas, tmp_path):
     args = event_args(sandbox, incident_dir=str(tmp_path))
-    first, out1, err1 = run_saas("pagerduty", args)
+    first = run_saas("pagerduty", args)
     assert first["changed"] is True and first["dedup_key"] == "mataresit-INC-100"
     (post,) = sandbox.accepted_writes("pagerduty-events")
     assert post["json"]["dedup_key"] == "mataresit-INC-100" and post["json"]["payload"]["class"] == "availability"
     assert post["json"]["links"] == [{"href": "https://grafana.example.com/d/maverick", "text": "Dashboard"}]
     assert sandbox.alerts["mataresit-INC-100"]["status"] == "triggered" and sandbox.pages == 1
 
-    again, out2, err2 = run_saas("pagerduty", args)
+    again = run_saas("pagerduty", args)
     assert again["changed"] is False and again["requests"] == []
     assert len(sandbox.writes("pagerduty-events")) == 1  # nothing sent the second time
 
-    resolved, out3, err3 = run_saas("pagerduty", dict(args, state="resolved"))
+    resolved = run_saas("pagerduty", dict(args, state="resolved"))
     assert resolved["changed"] is True and sandbox.alerts["mataresit-INC-100"]["status"] == "resolved"
     assert sandbox.pages == 1
-    assert_clean([out1, err1, out2, err2, out3, err3], sandbox.pd_routing_key)
+    assert_clean([first, again, resolved], sandbox.pd_routing_key)
 
 
 def test_event_check_mode_sends_nothing(sandbox, run_saas):
-    result, out, err = run_saas("pagerduty", event_args(sandbox), check_mode=True)
+    result = run_saas("pagerduty", event_args(sandbox), check_mode=True)
     assert result["changed"] is True and sandbox.records() == []
     (request,) = result["requests"]
     assert request["method"] == "POST" and request["url"] == sandbox.urls["pagerduty_events_url"] + "/v2/enqueue"
     assert request["json"]["routing_key"] == "********" and request["json"]["payload"]["severity"] == "critical"
-    assert_clean([out, err], sandbox.pd_routing_key)
+    assert_clean([result], sandbox.pd_routing_key)
 
 
 def test_event_retried_after_429_with_retry_after(sandbox, run_saas):
     sandbox.inject(429, count=1, service="pagerduty-events", retry_after=1)
-    result, _, _ = run_saas("pagerduty", event_args(sandbox))
+    result = run_saas("pagerduty", event_args(sandbox))
     assert result["changed"] is True and result["attempts"] == 2
     posts = sandbox.writes("pagerduty-events")
     assert [p["status"] for p in posts] == [429, 202] and posts[0]["json"] == posts[1]["json"]
@@ -62,21 +62,21 @@ def test_event_retried_after_429_with_retry_after(sandbox, run_saas):
 
 def test_event_5xx_retried_because_the_dedup_key_makes_it_safe(sandbox, run_saas):
     sandbox.inject(502, count=2, service="pagerduty-events")
-    result, _, _ = run_saas("pagerduty", event_args(sandbox))
+    result = run_saas("pagerduty", event_args(sandbox))
     assert result["attempts"] == 3 and [p["status"] for p in sandbox.writes()] == [502, 502, 202]
 
 
 def test_event_bad_routing_key_fails_in_one_line(sandbox, run_saas):
-    result, out, err = run_saas("pagerduty", event_args(sandbox, routing_key="R0000wrong0000routing0000key0000"))
+    result = run_saas("pagerduty", event_args(sandbox, routing_key="R0000wrong0000routing0000key0000"))
     assert result["failed"] is True
     assert result["msg"] == ("Failed to trigger PagerDuty alert mataresit-INC-100: PagerDuty said Event object is "
                              "invalid; Invalid routing key (400 Bad Request); check routing_key and the event fields")
     assert len(sandbox.writes()) == 1  # a 400 is final
-    assert_clean([out, err], "R0000wrong0000routing0000key0000")
+    assert_clean([result], "R0000wrong0000routing0000key0000")
 
 
 def test_event_unreachable_is_reported_as_such(sandbox, run_saas):
-    result, _, _ = run_saas("pagerduty", event_args(sandbox, events_url="http://127.0.0.1:1", max_retries=1))
+    result = run_saas("pagerduty", event_args(sandbox, events_url="http://127.0.0.1:1", max_retries=1))
     assert result["failed"] is True
     assert result["msg"].startswith("Failed to trigger PagerDuty alert mataresit-INC-100: PagerDuty at 127.0.0.1:1 "
                                     "is unreachable after 2 attempts (ConnectError")
@@ -97,7 +97,7 @@ def test_sandbox_rejects_an_event_the_spec_rejects(sandbox):
 
 def test_rest_incident_created_once_with_a_note_then_resolved(sandbox, run_saas):
     args = rest_args(sandbox, note="Rollback to revision 41 started")
-    first, out1, err1 = run_saas("pagerduty", args)
+    first = run_saas("pagerduty", args)
     assert first["changed"] is True and first["incident"]["status"] == "triggered"
     create = [r for r in sandbox.accepted_writes("pagerduty-rest") if r["path"].endswith("/incidents")]
     assert len(create) == 1
@@ -107,47 +107,47 @@ def test_rest_incident_created_once_with_a_note_then_resolved(sandbox, run_saas)
     (incident,) = sandbox.incidents.values()
     assert [n["content"] for n in sandbox.notes[incident["id"]]] == ["Rollback to revision 41 started"]
 
-    again, out2, err2 = run_saas("pagerduty", args)
+    again = run_saas("pagerduty", args)
     assert again["changed"] is False and again["incident"]["id"] == incident["id"]
     assert len(sandbox.writes("pagerduty-rest")) == 2  # the create and the note, nothing more
     assert len(sandbox.incidents) == 1 and len(sandbox.notes[incident["id"]]) == 1 and sandbox.pages == 1
 
-    resolved, out3, err3 = run_saas("pagerduty", rest_args(sandbox, state="resolved", resolution="Rolled back"))
+    resolved = run_saas("pagerduty", rest_args(sandbox, state="resolved", resolution="Rolled back"))
     assert resolved["changed"] is True and incident["status"] == "resolved"
     put = sandbox.writes("pagerduty-rest")[-1]
     assert put["method"] == "PUT" and put["json"]["incident"]["status"] == "resolved"
-    done, out4, err4 = run_saas("pagerduty", rest_args(sandbox, state="resolved"))
+    done = run_saas("pagerduty", rest_args(sandbox, state="resolved"))
     assert done["changed"] is False and len(sandbox.writes("pagerduty-rest")) == 3
-    assert_clean([out1, err1, out2, err2, out3, err3, out4, err4], sandbox.pd_api_token)
+    assert_clean([first, again, resolved, done], sandbox.pd_api_token)
 
 
 def test_rest_acknowledge_existing_incident(sandbox, run_saas):
     run_saas("pagerduty", rest_args(sandbox))
-    result, _, _ = run_saas("pagerduty", rest_args(sandbox, state="acknowledged"))
+    result = run_saas("pagerduty", rest_args(sandbox, state="acknowledged"))
     assert result["changed"] is True and next(iter(sandbox.incidents.values()))["status"] == "acknowledged"
 
 
 def test_rest_check_mode_writes_nothing(sandbox, run_saas):
-    result, out, err = run_saas("pagerduty", rest_args(sandbox, note="n"), check_mode=True)
+    result = run_saas("pagerduty", rest_args(sandbox, note="n"), check_mode=True)
     assert result["changed"] is True and sandbox.writes() == [] and sandbox.incidents == {}
     assert [(r["method"], r["url"].rsplit("/pagerduty/api", 1)[1]) for r in result["requests"]] == [
         ("POST", "/incidents"), ("POST", "/incidents/<new>/notes")]
     assert result["requests"][0]["headers"]["Authorization"] == "Token token=********"
-    assert_clean([out, err], sandbox.pd_api_token)
+    assert_clean([result], sandbox.pd_api_token)
 
 
 def test_rest_401_is_one_clear_line(sandbox, run_saas):
     wrong = "u+wrongWRONGwrongWRONG"
-    result, out, err = run_saas("pagerduty", rest_args(sandbox, api_token=wrong))
+    result = run_saas("pagerduty", rest_args(sandbox, api_token=wrong))
     assert result["failed"] is True
     assert result["msg"] == ("Failed to create PagerDuty incident mataresit-INC-200: the API key was rejected "
                              "(401 Unauthorized): check pagerduty api_token")
     assert len(sandbox.records()) == 1  # not retried
-    assert_clean([out, err], wrong)
+    assert_clean([result], wrong)
 
 
 def test_rest_400_is_one_clear_line(sandbox, run_saas):
-    result, _, _ = run_saas("pagerduty", rest_args(sandbox, service_id="PNOSUCH"))
+    result = run_saas("pagerduty", rest_args(sandbox, service_id="PNOSUCH"))
     assert result["failed"] is True
     assert result["msg"] == ("Failed to create PagerDuty incident mataresit-INC-200: PagerDuty said Invalid Input "
                              "Provided; Service not found (400 Bad Request); check service_id and the incident fields")
@@ -156,13 +156,13 @@ def test_rest_400_is_one_clear_line(sandbox, run_saas):
 
 def test_rest_429_honours_ratelimit_reset(sandbox, run_saas):
     sandbox.inject(429, count=1, service="pagerduty-rest", headers={"ratelimit-reset": "1"})
-    result, _, _ = run_saas("pagerduty", rest_args(sandbox))
+    result = run_saas("pagerduty", rest_args(sandbox))
     assert result["changed"] is True and [r["status"] for r in sandbox.records()] == [429, 200, 201]
 
 
 def test_rest_create_retried_after_5xx_because_the_incident_key_makes_it_safe(sandbox, run_saas):
     sandbox.inject(503, count=1, service="pagerduty-rest", method="POST")
-    result, _, _ = run_saas("pagerduty", rest_args(sandbox))
+    result = run_saas("pagerduty", rest_args(sandbox))
     assert result["changed"] is True and [r["status"] for r in sandbox.writes()] == [503, 201]
     assert len(sandbox.incidents) == 1
 
@@ -171,7 +171,7 @@ def test_rest_create_that_went_through_before_a_500_is_not_duplicated(sandbox, r
     # PagerDuty created the incident but the answer was a 500: the retry is refused as a duplicate
     # incident_key, and the module finds the incident its first attempt created.
     sandbox.inject(500, count=1, service="pagerduty-rest", method="POST", after_handling=True)
-    result, _, _ = run_saas("pagerduty", rest_args(sandbox))
+    result = run_saas("pagerduty", rest_args(sandbox))
     assert result["changed"] is True and len(sandbox.incidents) == 1 and sandbox.pages == 1
     assert [r["status"] for r in sandbox.writes()] == [500, 400]
     assert result["incident"]["id"] == next(iter(sandbox.incidents))
@@ -206,7 +206,7 @@ def test_every_response_is_validated_and_a_bad_one_is_caught(sandbox, run_saas):
 
 def test_slow_answer_retried_safely_thanks_to_the_dedup_key(sandbox, run_saas):
     sandbox.slow(3, count=1, service="pagerduty-events")
-    result, _, _ = run_saas("pagerduty", event_args(sandbox, request_timeout=1))
+    result = run_saas("pagerduty", event_args(sandbox, request_timeout=1))
     assert result["changed"] is True and result["attempts"] == 2
     sandbox.wait_idle()
     assert len(sandbox.accepted_writes("pagerduty-events")) == 2  # the slow one went through too...

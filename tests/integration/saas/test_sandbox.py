@@ -88,7 +88,7 @@ def test_missing_documents_are_reported_as_skipped_never_passed(tmp_path):
 
 def test_connections_are_kept_alive(sandbox):
     with httpx.Client() as client:
-        for _ in range(3):
+        for _request in range(3):
             client.get(f"{sandbox.urls['statuspage_api_url']}/pages/{sandbox.sp_page_id}/components",
                        headers={"Authorization": f"OAuth {sandbox.sp_api_key}"})
     assert sandbox.status()["connections"] == 1 and len(sandbox.records()) == 3

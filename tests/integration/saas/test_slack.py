@@ -19,53 +19,53 @@ def webhook_token(sb):
 
 def test_posts_blocks_once_per_incident(sandbox, run_saas, tmp_path):
     args = slack_args(sandbox, incident_dir=str(tmp_path))
-    first, out1, err1 = run_saas("slack", args)
+    first = run_saas("slack", args)
     assert first["changed"] is True and first["response"] == "ok"
     (message,) = sandbox.slack_messages
     assert message["text"].startswith("<!channel> ")
     assert [b["type"] for b in message["blocks"]] == ["header", "section", "section", "context"]
     fields = " ".join(f["text"] for f in message["blocks"][2]["fields"])
     assert "critical" in fields and "mitigating" in fields and "prod-eu, prod-us" in fields and "INC-300" in fields
-    again, out2, err2 = run_saas("slack", args)
+    again = run_saas("slack", args)
     assert again["changed"] is False and len(sandbox.writes()) == 1
-    assert_clean([out1, err1, out2, err2], sandbox.urls["slack_webhook_url"], webhook_token(sandbox))
+    assert_clean([first, again], sandbox.urls["slack_webhook_url"], webhook_token(sandbox))
 
 
 def test_check_mode_sends_nothing(sandbox, run_saas):
-    result, out, err = run_saas("slack", slack_args(sandbox), check_mode=True)
+    result = run_saas("slack", slack_args(sandbox), check_mode=True)
     assert result["changed"] is True and sandbox.records() == []
     assert result["requests"][0]["url"] == f"{sandbox.base_url}/********"
     assert result["requests"][0]["json"]["blocks"][0]["text"]["text"] == "P0 - Paperless Maverick outage"
-    assert_clean([out, err], webhook_token(sandbox))
+    assert_clean([result], webhook_token(sandbox))
 
 
 def test_429_retried_after_retry_after(sandbox, run_saas):
     sandbox.inject(429, count=1, service="slack", retry_after=1)
-    result, _, _ = run_saas("slack", slack_args(sandbox))
+    result = run_saas("slack", slack_args(sandbox))
     assert result["changed"] is True and result["attempts"] == 2
     assert [r["status"] for r in sandbox.records()] == [429, 200] and len(sandbox.slack_messages) == 1
 
 
 def test_5xx_is_not_repeated(sandbox, run_saas):
     sandbox.inject(500, count=1, service="slack")
-    result, _, _ = run_saas("slack", slack_args(sandbox))
+    result = run_saas("slack", slack_args(sandbox))
     assert result["failed"] is True and len(sandbox.records()) == 1
     assert result["msg"] == "Failed to post the Slack message: Slack failed with 500 Internal Server Error: internal_error"
 
 
 def test_plain_text_errors_become_clear_failures(sandbox, run_saas):
     sandbox.inject(404, service="slack", body="channel_not_found")
-    result, out, err = run_saas("slack", slack_args(sandbox))
-    assert result["msg"] == ("Failed to post the Slack message: Slack said channel_not_found (404 Not Found); "
-                             "check webhook_url (the webhook or its channel no longer exists)")
+    not_found = run_saas("slack", slack_args(sandbox))
+    assert not_found["msg"] == ("Failed to post the Slack message: Slack said channel_not_found (404 Not Found); "
+                                "check webhook_url (the webhook or its channel no longer exists)")
     sandbox.inject(410, service="slack", body="channel_is_archived")
-    result, _, _ = run_saas("slack", slack_args(sandbox))
-    assert result["msg"] == ("Failed to post the Slack message: Slack said channel_is_archived (410 Gone); "
-                             "the channel is archived: use a webhook of another channel")
+    archived = run_saas("slack", slack_args(sandbox))
+    assert archived["msg"] == ("Failed to post the Slack message: Slack said channel_is_archived (410 Gone); "
+                               "the channel is archived: use a webhook of another channel")
     wrong = f"{sandbox.base_url}/slack/services/T0MATARESIT/B0INCIDENT/notTheRightTokenAtAll"
-    result, out2, err2 = run_saas("slack", slack_args(sandbox, webhook_url=wrong))
-    assert result["msg"].startswith("Failed to post the Slack message: Slack said no_service (404 Not Found)")
-    assert_clean([out, err, out2, err2], webhook_token(sandbox), "notTheRightTokenAtAll")
+    revoked = run_saas("slack", slack_args(sandbox, webhook_url=wrong))
+    assert revoked["msg"].startswith("Failed to post the Slack message: Slack said no_service (404 Not Found)")
+    assert_clean([not_found, archived, revoked], webhook_token(sandbox), "notTheRightTokenAtAll")
 
 
 def test_sandbox_rejects_an_invalid_payload(sandbox):
@@ -79,7 +79,7 @@ def test_sandbox_rejects_an_invalid_payload(sandbox):
 
 def test_slow_answer_is_not_reposted(sandbox, run_saas):
     sandbox.slow(3, count=1, service="slack")
-    result, _, _ = run_saas("slack", slack_args(sandbox, request_timeout=1))
+    result = run_saas("slack", slack_args(sandbox, request_timeout=1))
     sandbox.wait_idle()
     assert result["failed"] is True and len(sandbox.writes()) == 1 and len(sandbox.slack_messages) == 1
     assert result["msg"] == (f"Failed to post the Slack message: Slack at 127.0.0.1:{sandbox.port} did not answer in "

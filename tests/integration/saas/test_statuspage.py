@@ -19,61 +19,55 @@ def statuses(sb):
 
 
 def test_create_update_resolve_idempotently(sandbox, run_saas):
-    outputs = []
-    created, *out = run_saas("statuspage", sp_args(sandbox))
-    outputs += out
+    created = run_saas("statuspage", sp_args(sandbox))
     assert created["changed"] is True
     (incident,) = sandbox.sp_incidents.values()
     assert incident["name"] == "Service Disruption" and incident["impact"] == "major"
     assert statuses(sandbox)["API"] == "major_outage" and statuses(sandbox)["Web app"] == "degraded_performance"
     assert created["incident"]["components"] == {"API": "major_outage", "Web app": "degraded_performance"}
 
-    again, *out = run_saas("statuspage", sp_args(sandbox))
-    outputs += out
+    again = run_saas("statuspage", sp_args(sandbox))
     assert again["changed"] is False and again["requests"] == []
     assert len(sandbox.writes()) == 1 and len(sandbox.sp_incidents) == 1
 
-    update, *out = run_saas("statuspage", sp_args(sandbox, status="identified", body="Bad deploy identified; rolling back.",
-                                                    components={"Web app": "operational"}))
-    outputs += out
+    update = run_saas("statuspage", sp_args(sandbox, status="identified", body="Bad deploy identified; rolling back.",
+                                            components={"Web app": "operational"}))
     assert update["changed"] is True and incident["status"] == "identified"
     patch = sandbox.writes()[-1]
     assert patch["method"] == "PATCH" and patch["json"]["incident"]["components"] == {
         next(c for c, v in sandbox.components.items() if v["name"] == "Web app"): "operational"}
     assert incident["incident_updates"][0]["body"] == "Bad deploy identified; rolling back."
 
-    resolved, *out = run_saas("statuspage", sp_args(sandbox, status="resolved", body="Recovered.", components=None))
-    outputs += out
+    resolved = run_saas("statuspage", sp_args(sandbox, status="resolved", body="Recovered.", components=None))
     assert resolved["changed"] is True and incident["status"] == "resolved"
     assert set(statuses(sandbox).values()) == {"operational"}
     assert resolved["incident"]["components"] == {"API": "operational", "Web app": "operational"}
 
-    done, *out = run_saas("statuspage", sp_args(sandbox, status="resolved", components=None))
-    outputs += out
+    done = run_saas("statuspage", sp_args(sandbox, status="resolved", components=None))
     assert done["changed"] is False and len(sandbox.writes()) == 3
-    assert_clean(outputs, sandbox.sp_api_key)
+    assert_clean([created, again, update, resolved, done], sandbox.sp_api_key)
 
 
 def test_diff_mode(sandbox, run_saas):
     run_saas("statuspage", sp_args(sandbox))
-    result, _, _ = run_saas("statuspage", sp_args(sandbox, status="monitoring"), diff=True)
+    result = run_saas("statuspage", sp_args(sandbox, status="monitoring"), diff=True)
     assert result["diff"]["before"]["status"] == "investigating" and result["diff"]["after"]["status"] == "monitoring"
 
 
 def test_check_mode_writes_nothing(sandbox, run_saas):
-    result, out, err = run_saas("statuspage", sp_args(sandbox), check_mode=True)
+    result = run_saas("statuspage", sp_args(sandbox), check_mode=True)
     assert result["changed"] is True and sandbox.writes() == [] and sandbox.sp_incidents == {}
     (request,) = result["requests"]
     assert request["method"] == "POST" and request["url"].endswith(f"/v1/pages/{sandbox.sp_page_id}/incidents")
     assert request["headers"]["Authorization"] == "OAuth ********"
     assert request["json"]["incident"]["impact_override"] == "major"
-    assert_clean([out, err], sandbox.sp_api_key)
+    assert_clean([result], sandbox.sp_api_key)
 
 
 def test_420_and_429_are_retried_after_retry_after(sandbox, run_saas):
     sandbox.inject(420, count=1, service="statuspage", retry_after=1)
     sandbox.inject(429, count=1, service="statuspage", method="POST", retry_after=1)
-    result, _, _ = run_saas("statuspage", sp_args(sandbox))
+    result = run_saas("statuspage", sp_args(sandbox))
     assert result["changed"] is True and result["attempts"] == 5
     assert [r["status"] for r in sandbox.records()] == [420, 200, 200, 429, 201]
     assert len(sandbox.sp_incidents) == 1
@@ -82,12 +76,12 @@ def test_420_and_429_are_retried_after_retry_after(sandbox, run_saas):
 
 def test_create_not_repeated_after_a_500(sandbox, run_saas):
     sandbox.inject(500, count=1, service="statuspage", method="POST", after_handling=True)
-    result, _, _ = run_saas("statuspage", sp_args(sandbox))
+    result = run_saas("statuspage", sp_args(sandbox))
     assert result["failed"] is True and len(sandbox.writes()) == 1
     assert result["msg"].startswith("Failed to create the Statuspage incident 'Service Disruption': Statuspage failed "
                                     "with 500 Internal Server Error")
     assert result["msg"].endswith("the incident may have been created: re-run, it is found by name")
-    rerun, _, _ = run_saas("statuspage", sp_args(sandbox))
+    rerun = run_saas("statuspage", sp_args(sandbox))
     assert rerun["changed"] is False and len(sandbox.sp_incidents) == 1
 
 
@@ -99,18 +93,18 @@ def test_requests_are_paced(sandbox, run_saas):
 
 def test_401_is_one_clear_line(sandbox, run_saas):
     wrong = "0123456789abcdef" * 4
-    result, out, err = run_saas("statuspage", sp_args(sandbox, api_key=wrong))
+    result = run_saas("statuspage", sp_args(sandbox, api_key=wrong))
     assert result["msg"] == ("Failed to list the unresolved Statuspage incidents: the API key was rejected "
                              "(401 Unauthorized): check statuspage api_key")
     assert len(sandbox.records()) == 1
-    assert_clean([out, err], wrong)
+    assert_clean([result], wrong)
 
 
 def test_unknown_page_and_unknown_component(sandbox, run_saas):
-    result, _, _ = run_saas("statuspage", sp_args(sandbox, page_id="nosuchpage"))
+    result = run_saas("statuspage", sp_args(sandbox, page_id="nosuchpage"))
     assert result["msg"] == ("Failed to list the unresolved Statuspage incidents: Statuspage said The requested "
                              "resource could not be found. (404 Not Found); check page_id")
-    result, _, _ = run_saas("statuspage", sp_args(sandbox, components={"Databse": "major_outage"}))
+    result = run_saas("statuspage", sp_args(sandbox, components={"Databse": "major_outage"}))
     assert result["msg"] == ("Failed to update the Statuspage incident: unknown component(s) Databse (page has: API, "
                              "Database, Document processing, Web app)")
     assert sandbox.writes() == []
