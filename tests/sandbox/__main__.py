@@ -21,8 +21,15 @@ def main(argv=None):
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--specs-dir", default=None, help="default: $MRE_SPECS_DIR or ../shared/specs")
     parser.add_argument("--settings-file", default=None, help="also write the settings JSON to this file")
+    parser.add_argument("--credentials", default=None,
+                        help="JSON file fixing the test credentials (keys: pd_routing_key, pd_api_token, pd_user_email, "
+                             "pd_service_id, sp_api_key, sp_page_id, slack_path); random ones otherwise")
     args = parser.parse_args(argv)
-    sandbox = Sandbox(host=args.host, port=args.port, specs_dir=args.specs_dir).start()
+    credentials = None
+    if args.credentials:
+        with open(args.credentials, encoding="utf-8") as handle:
+            credentials = json.load(handle)
+    sandbox = Sandbox(host=args.host, port=args.port, specs_dir=args.specs_dir, credentials=credentials).start()
     status = sandbox.status()
     print(sandbox.base_url, flush=True)
     settings = dict(sandbox.settings(), validation=status["validation"], skipped_reason=status["skipped_reason"])
