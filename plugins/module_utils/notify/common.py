@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 
 from ansible_collections.mataresit.emergency.plugins.module_utils import workspace
@@ -60,6 +61,8 @@ def already_sent(incident_dir, kind, key, digest):
     """True when the workspace records that exactly this notification was the last one sent for key."""
     if not incident_dir:
         return False
+    # Fail on an unusable workspace now, not after the notification went out unrecorded.
+    workspace.ensure_dir(os.path.join(incident_dir, SENT_CATEGORY))
     last = workspace.latest(incident_dir, SENT_CATEGORY, _name(kind, key))
     return bool(last and last.get("fingerprint") == digest)
 

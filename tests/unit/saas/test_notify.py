@@ -210,3 +210,14 @@ def test_email_message(fake_module):
     assert message["headers"]["Subject"] == "[P0] outage" and "Bcc" not in message["headers"]
     assert message["headers"]["X-Mataresit-Incident"] == "INC-1"
     assert "hunter2" not in json.dumps(result)
+
+
+def test_unusable_incident_dir_fails_before_sending(fake_module, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    rec = Recorder((202, {"status": "success"}))
+    module = fake_module("pagerduty", routing_key=ROUTING_KEY, incident_id="INC-1", summary="down",
+                         incident_dir=str(blocker / "incident"))
+    with pytest.raises(ConfigError, match="Failed to create incident directory"):
+        pagerduty.run(module, transport=rec.transport)
+    assert rec.calls == []
