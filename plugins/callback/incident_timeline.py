@@ -1,0 +1,122 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Incident timeline: one JSON line per task result, secrets redacted."""
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: incident_timeline
+type: notification
+short_description: Record every task of an emergency run in the incident timeline
+description:
+  - Appends one JSON line per task result (UTC start and end, cluster, play, phase, task, action, status,
+    message, the objects the task changed and a short summary of its result) to C(timeline.jsonl) in the
+    incident workspace, so that the post-incident report can rebuild what happened and when.
+  - The workspace is the C(incident_dir) returned by M(mataresit.emergency.incident); results that arrive
+    before it is known are buffered and written once it is.
+  - Results of tasks with C(no_log) are recorded as censored; secret-looking keys and values are masked.
+requirements:
+  - enable it with C(callbacks_enabled = mataresit.emergency.incident_timeline) (the collection's ansible.cfg does)
+options:
+  timeline_dir:
+    description:
+      - Directory to write C(timeline.jsonl) to when no M(mataresit.emergency.incident) task announces one.
+    type: path
+    env:
+      - name: MRE_TIMELINE_DIR
+    ini:
+      - section: incident_timeline
+        key: timeline_dir
+"""
+
+import datetime
+import json
+import os
+import time
+
+from ansible.plugins.callback import CallbackBase
+
+from ansible_collections.mataresit.emergency.plugins.module_utils.incident import summarize_result, TIMELINE_FILE
+from ansible_collections.mataresit.emergency.plugins.module_utils.workspace import ensure_dir
+
+PHASES = ("preflight", "assess", "notify", "recover", "validate", "report")
+
+
+def _utc(ts):
+    return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).isoformat(timespec="milliseconds")
+
+
+class CallbackModule(CallbackBase):
+    CALLBACK_VERSION = 2.0
+    CALLBACK_TYPE = "notification"
+    CALLBACK_NAME = "mataresit.emergency.incident_timeline"
+    CALLBACK_NEEDS_ENABLED = True
+
+    def __init__(self):
+        super().__init__()
+        self._path = None
+        self._buffer = []
+        self._play = ""
+        self._task_started = {}
+
+    def set_options(self, task_keys=None, var_options=None, direct=None):
+        super().set_options(task_keys=task_keys, var_options=var_options, direct=direct)
+        directory = self.get_option("timeline_dir")
+        if directory:
+            self._open(directory)
+
+    def _open(self, directory):
+        ensure_dir(directory)
+        self._path = os.path.join(directory, TIMELINE_FILE)
+        for entry in self._buffer:
+            self._write(entry)
+        self._buffer = []
+
+    def _write(self, entry):
+        if self._path is None:
+            self._buffer.append(entry)
+            return
+        fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(entry, sort_keys=True, default=str) + "\n")
+
+    # -- events ----------------------------------------------------------------
+    def v2_playbook_on_play_start(self, play):
+        self._play = play.get_name()
+
+    def v2_playbook_on_task_start(self, task, is_conditional):
+        self._task_started[task._uuid] = time.time()
+
+    def v2_playbook_on_handler_task_start(self, task):
+        self._task_started[task._uuid] = time.time()
+
+    def _record(self, result, status):
+        task = result._task
+        now = time.time()
+        started = self._task_started.get(task._uuid, now)
+        raw = result._result or {}
+        censored = bool(task.no_log or raw.get("_ansible_no_log"))
+        if status == "ok" and raw.get("changed"):
+            status = "changed"
+        phase = next((t for t in task.tags if t in PHASES), "")
+        entry = {
+            "started": _utc(started), "time": _utc(now), "duration_s": round(now - started, 3),
+            "cluster": result._host.get_name(), "play": self._play, "phase": phase,
+            "task": task.get_name(), "action": task.action, "status": status,
+        }
+        entry.update(summarize_result(raw, censored))
+        announced = raw.get("incident_dir") if task.action.endswith("incident") and status != "failed" else None
+        self._write(entry)
+        if announced and self._path is None:
+            self._open(announced)
+
+    def v2_runner_on_ok(self, result):
+        self._record(result, "ok")
+
+    def v2_runner_on_failed(self, result, ignore_errors=False):
+        self._record(result, "ignored_failure" if ignore_errors else "failed")
+
+    def v2_runner_on_skipped(self, result):
+        self._record(result, "skipped")
+
+    def v2_runner_on_unreachable(self, result):
+        self._record(result, "unreachable")

@@ -1,0 +1,202 @@
+"""Incidents: the id that drives every dedup key, the workspace, the timeline
+entries the callback writes, and the post-incident report built from them."""
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import re
+
+from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError
+from ansible_collections.mataresit.emergency.plugins.module_utils.redact import redact
+from ansible_collections.mataresit.emergency.plugins.module_utils.workspace import ensure_dir, write_private
+
+TIMELINE_FILE = "timeline.jsonl"
+INCIDENT_FILE = "incident.json"
+REPORT_FILE = "postmortem.md"
+# Runbook response times: minutes within which the response must act.
+RESPONSE_TARGET_MINUTES = {"P0": 5, "P1": 15, "P2": 60, "P3": 1440}
+# Result keys worth keeping in the timeline (values are redacted again when written).
+SUMMARY_KEYS = ("verdict", "recommended_action", "action", "healthy", "previous_replicas", "replicas",
+                "revision", "to_revision", "image", "images", "deleted", "rotated", "skipped", "bundle", "sha256",
+                "backup", "backup_path", "dedup_key", "incident_key", "incident_url", "status", "elapsed",
+                "policy", "breaches", "duration_s", "external_rotation_required")
+# Bookkeeping tasks that the report's timeline leaves out (the timeline file keeps them).
+INTERNAL_ACTIONS = ("validate_argument_spec", "set_fact", "debug", "include_role", "include_tasks", "import_tasks")
+ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{2,99}$")
+
+
+def now_utc():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def derive_incident_id(severity, reason, clusters, day=None):
+    """Stable id for one incident: the same severity, reason and clusters on the same UTC day give the same id."""
+    day = day or now_utc().strftime("%Y%m%d")
+    digest = hashlib.sha256("|".join([severity, reason or "", ",".join(sorted(clusters or []))]).encode()).hexdigest()
+    return f"{severity.lower()}-{day}-{digest[:8]}"
+
+
+def open_incident(workspace_root, severity, reason, clusters, incident_id=None, environment=None,
+                  alert_started_at=None, check_mode=False):
+    """Create (or reuse) the incident workspace; return (changed, incident dict)."""
+    incident_id = incident_id or derive_incident_id(severity, reason, clusters)
+    if not ID_PATTERN.match(incident_id):
+        raise ConfigError(f"Failed to open incident: id '{incident_id}' must be 3-100 letters, digits, '.', '_' or '-'.")
+    directory = os.path.join(workspace_root, incident_id)
+    existing = read_incident(directory)
+    if existing:
+        return False, existing
+    incident = {
+        "incident_id": incident_id, "incident_dir": directory, "severity": severity, "reason": reason,
+        "clusters": sorted(clusters or []), "environment": environment,
+        "opened_at": now_utc().isoformat(timespec="seconds"),
+        "alert_started_at": alert_started_at,
+        "response_target_minutes": RESPONSE_TARGET_MINUTES[severity],
+    }
+    if not check_mode:
+        ensure_dir(directory)
+        write_private(os.path.join(directory, INCIDENT_FILE), json.dumps(incident, indent=2))
+    return True, incident
+
+
+def read_incident(directory):
+    try:
+        with open(os.path.join(directory, INCIDENT_FILE), encoding="utf-8") as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return None
+
+
+def summarize_result(raw, censored):
+    """The part of a task result the timeline keeps: message, changed objects, a short summary."""
+    if censored:
+        return {"msg": "(output hidden by no_log)", "censored": True}
+    out = {}
+    if raw.get("msg"):
+        out["msg"] = str(raw["msg"])[:500]
+    objects = raw.get("objects") or raw.get("changed_objects")
+    if objects:
+        out["objects"] = objects[:50]
+    summary = {k: raw[k] for k in SUMMARY_KEYS if k in raw and raw[k] not in (None, "", [], {})}
+    if summary:
+        out["summary"] = summary
+    return redact(out)
+
+
+def read_timeline(directory):
+    entries = []
+    try:
+        with open(os.path.join(directory, TIMELINE_FILE), encoding="utf-8") as handle:
+            for line in handle:
+                if line.strip():
+                    entries.append(json.loads(line))
+    except OSError:
+        pass
+    return entries
+
+
+def _ts(value):
+    return datetime.datetime.fromisoformat(value) if value else None
+
+
+def _minutes(delta):
+    return round(delta.total_seconds() / 60, 2) if delta is not None else None
+
+
+def phase_figures(incident, entries, resolved_at=None):
+    """Durations of each phase and the detect / act / mitigate / resolve times, against the severity target."""
+    opened = _ts(incident["opened_at"])
+    phases = {}
+    for entry in entries:
+        if not entry.get("phase") or entry.get("status") == "skipped":
+            continue
+        start, end = _ts(entry["started"]), _ts(entry["time"])
+        first, last = phases.get(entry["phase"], (start, end))
+        phases[entry["phase"]] = (min(first, start), max(last, end))
+    recover_done = [_ts(e["time"]) for e in entries if e.get("phase") == "recover" and e.get("status") == "changed"]
+    recover_started = [_ts(e["started"]) for e in entries if e.get("phase") == "recover" and e.get("status") != "skipped"]
+    validated = [_ts(e["time"]) for e in entries if e.get("phase") == "validate" and e.get("status") in ("ok", "changed")]
+    alert = _ts(incident.get("alert_started_at"))
+    target = incident["response_target_minutes"]
+    act = _minutes(min(recover_started) - opened) if recover_started else None
+    figures = {
+        "phases": {name: {"started": s.isoformat(timespec="seconds"), "ended": e.isoformat(timespec="seconds"),
+                          "minutes": _minutes(e - s)} for name, (s, e) in sorted(phases.items(), key=lambda i: i[1][0])},
+        "time_to_detect_minutes": _minutes(opened - alert) if alert else None,
+        "time_to_act_minutes": act,
+        "time_to_mitigate_minutes": _minutes(max(recover_done) - opened) if recover_done else None,
+        "time_to_resolve_minutes": _minutes((_ts(resolved_at) if resolved_at else max(validated)) - opened)
+        if (resolved_at or validated) else None,
+        "response_target_minutes": target,
+        "response_target_met": act is not None and act <= target,
+    }
+    return figures
+
+
+def render_report(incident, entries, figures, impact=None, follow_ups=None):
+    """A postmortem skeleton in Markdown."""
+    sev = incident["severity"]
+    lines = [
+        f"# Postmortem: {incident['incident_id']} ({sev})", "",
+        "## Summary", "",
+        f"- Reason: {incident.get('reason') or '(not given)'}",
+        f"- Environment: {incident.get('environment') or '-'}; clusters: {', '.join(incident.get('clusters') or []) or '-'}",
+        f"- Opened: {incident['opened_at']}",
+        "",
+        "## Impact", "", impact or "_Describe who was affected, how, and for how long._", "",
+        "## Response times", "",
+        "| measure | minutes |", "|---|---|",
+        f"| time to detect | {figures['time_to_detect_minutes'] if figures['time_to_detect_minutes'] is not None else 'n/a'} |",
+        f"| time to act (target {figures['response_target_minutes']} for {sev}) | "
+        f"{figures['time_to_act_minutes'] if figures['time_to_act_minutes'] is not None else 'n/a'} "
+        f"({'met' if figures['response_target_met'] else 'MISSED'}) |",
+        f"| time to mitigate | {figures['time_to_mitigate_minutes'] if figures['time_to_mitigate_minutes'] is not None else 'n/a'} |",
+        f"| time to resolve | {figures['time_to_resolve_minutes'] if figures['time_to_resolve_minutes'] is not None else 'n/a'} |",
+        "", "## Phases", "", "| phase | started | ended | minutes |", "|---|---|---|---|",
+    ]
+    for name, phase in figures["phases"].items():
+        lines.append(f"| {name} | {phase['started']} | {phase['ended']} | {phase['minutes']} |")
+    lines += ["", "## Timeline (UTC)", "", "| time | cluster | phase | task | status |", "|---|---|---|---|---|"]
+    for e in entries:
+        if e.get("status") == "skipped" or (e["action"].endswith(INTERNAL_ACTIONS) and e.get("status") != "failed"):
+            continue
+        task = e["task"].replace("|", "/")
+        lines.append(f"| {e['time'][11:19]} | {e['cluster']} | {e.get('phase', '')} | {task} | {e['status']} |")
+    actions = [e for e in entries if e.get("status") == "changed"]
+    lines += ["", "## Actions taken", ""]
+    lines += [f"- {e['time'][11:19]} {e['cluster']}: {e['task']}" + _detail(e) for e in actions] or ["- none"]
+    lines += ["", "## Follow-ups", ""]
+    lines += [f"- [ ] {item}" for item in (follow_ups or [
+        "Conduct the post-incident review meeting", "Document the root cause analysis",
+        "Identify preventive measures", "Update monitoring and alerting", "Update runbooks and procedures"])]
+    return "\n".join(lines) + "\n"
+
+
+def _detail(entry):
+    """A short account of what a changed task did, from its recorded summary."""
+    summary = entry.get("summary") or {}
+    parts = [f"{k}={v}" for k, v in summary.items() if isinstance(v, (str, int, float, bool))][:4]
+    if entry.get("msg"):
+        parts.insert(0, entry["msg"])
+    return f" ({'; '.join(parts)})" if parts else ""
+
+
+def write_report(incident_dir, impact=None, follow_ups=None, resolved_at=None, check_mode=False):
+    incident = read_incident(incident_dir)
+    if incident is None:
+        raise ConfigError(f"Failed to write the incident report: no incident at {incident_dir}; "
+                          "open it with mataresit.emergency.incident first.")
+    entries = read_timeline(incident_dir)
+    figures = phase_figures(incident, entries, resolved_at)
+    text = render_report(incident, entries, figures, impact, follow_ups)
+    path = os.path.join(incident_dir, REPORT_FILE)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            changed = handle.read() != text
+    except OSError:
+        changed = True
+    if changed and not check_mode:
+        write_private(path, text)
+    return changed, path, text, figures

@@ -1,0 +1,115 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: incident
+short_description: Open the incident that every later step of an emergency run refers to
+description:
+  - Creates (or reuses) the incident workspace, a directory per incident id that holds the timeline, the
+    backups of everything the run replaces and the evidence bundles.
+  - The incident id drives every dedup key (PagerDuty, Statuspage, Slack), so a re-run with the same id never
+    pages twice. Without O(incident_id), the id is derived from the severity, the reason, the clusters and the
+    UTC day, so an automatic re-run of the same incident on the same day finds the same id.
+version_added: 0.1.0
+author: mataresit engineers
+options:
+  severity:
+    description: Runbook severity.
+    type: str
+    choices: [P0, P1, P2, P3]
+    required: true
+  reason:
+    description: Why the run was started (recorded as change-cause and in the report).
+    type: str
+  incident_id:
+    description: Id of the incident; derived when omitted.
+    type: str
+  clusters:
+    description: Inventory names of the clusters involved.
+    type: list
+    elements: str
+    default: []
+  environment:
+    description: Environment name (for example production or staging).
+    type: str
+  alert_started_at:
+    description: When the alert started (ISO 8601), to measure the time to detect.
+    type: str
+  workspace_root:
+    description:
+      - Directory under which incident workspaces are created.
+      - Defaults to E(MRE_INCIDENTS_DIR), else C(~/.mataresit-emergency/incidents).
+    type: path
+attributes:
+  check_mode:
+    support: full
+    details: In check mode the workspace is not created.
+  diff_mode:
+    support: none
+"""
+
+EXAMPLES = r"""
+- name: Open the P0 incident
+  mataresit.emergency.incident:
+    severity: P0
+    reason: "{{ reason }}"
+    clusters: "{{ ansible_play_hosts_all }}"
+  register: incident
+"""
+
+RETURN = r"""
+incident_id:
+  description: The incident id.
+  returned: always
+  type: str
+  sample: p0-20261127-1a2b3c4d
+incident_dir:
+  description: The incident workspace.
+  returned: always
+  type: str
+opened_at:
+  description: When the incident was first opened (UTC).
+  returned: always
+  type: str
+response_target_minutes:
+  description: Minutes within which the runbook requires the response to act for this severity.
+  returned: always
+  type: int
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.mataresit.emergency.plugins.module_utils.incident import open_incident
+from ansible_collections.mataresit.emergency.plugins.module_utils.module_runner import run
+
+
+def open_from_params(module):
+    p = module.params
+    root = p["workspace_root"] or os.environ.get("MRE_INCIDENTS_DIR") or os.path.expanduser("~/.mataresit-emergency/incidents")
+    changed, incident = open_incident(root, p["severity"], p["reason"], p["clusters"], p["incident_id"],
+                                      p["environment"], p["alert_started_at"], module.check_mode)
+    return dict(changed=changed, **incident)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            severity=dict(type="str", required=True, choices=["P0", "P1", "P2", "P3"]),
+            reason=dict(type="str"),
+            incident_id=dict(type="str"),
+            clusters=dict(type="list", elements="str", default=[]),
+            environment=dict(type="str"),
+            alert_started_at=dict(type="str"),
+            workspace_root=dict(type="path"),
+        ),
+        supports_check_mode=True,
+    )
+    run(module, open_from_params, requires=())
+
+
+if __name__ == "__main__":
+    main()

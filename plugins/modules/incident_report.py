@@ -1,0 +1,87 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: incident_report
+short_description: Render the postmortem skeleton of an incident from its timeline
+description:
+  - Reads the incident and the timeline that the C(mataresit.emergency.incident_timeline) callback wrote, and
+    writes C(postmortem.md) in the incident workspace (mode 0600) with the summary, impact, response times
+    against the severity target (time to detect, act, mitigate, resolve), phase durations, the timeline, the
+    actions taken and follow-ups.
+version_added: 0.1.0
+author: mataresit engineers
+options:
+  incident_dir:
+    description: The incident workspace (as returned by M(mataresit.emergency.incident)).
+    type: path
+    required: true
+  impact:
+    description: Impact statement; a placeholder is written when omitted.
+    type: str
+  follow_ups:
+    description: Follow-up items; the runbook's post-incident checklist when omitted.
+    type: list
+    elements: str
+  resolved_at:
+    description: When the incident was resolved (ISO 8601); the last successful validation when omitted.
+    type: str
+attributes:
+  check_mode:
+    support: full
+    details: In check mode the report is rendered and returned but not written.
+  diff_mode:
+    support: none
+"""
+
+EXAMPLES = r"""
+- name: Write the postmortem skeleton
+  mataresit.emergency.incident_report:
+    incident_dir: "{{ incident.incident_dir }}"
+"""
+
+RETURN = r"""
+path:
+  description: Path of the report.
+  returned: always
+  type: str
+report:
+  description: The report in Markdown.
+  returned: always
+  type: str
+figures:
+  description: Phase durations and the detect / act / mitigate / resolve times in minutes, and whether the severity's response target was met.
+  returned: always
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.mataresit.emergency.plugins.module_utils.incident import write_report
+from ansible_collections.mataresit.emergency.plugins.module_utils.module_runner import run
+
+
+def report_from_params(module):
+    p = module.params
+    changed, path, text, figures = write_report(p["incident_dir"], p["impact"], p["follow_ups"], p["resolved_at"],
+                                                module.check_mode)
+    return dict(changed=changed, path=path, report=text, figures=figures)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            incident_dir=dict(type="path", required=True),
+            impact=dict(type="str"),
+            follow_ups=dict(type="list", elements="str"),
+            resolved_at=dict(type="str"),
+        ),
+        supports_check_mode=True,
+    )
+    run(module, report_from_params, requires=())
+
+
+if __name__ == "__main__":
+    main()
