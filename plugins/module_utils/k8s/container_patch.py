@@ -11,7 +11,7 @@ from ansible_collections.mataresit.emergency.plugins.module_utils import workspa
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import (
     ConfigError, EmergencyError, failing_to,
 )
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import deployments, resources
+from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import deployments
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.client import K8sClient
 
 CATEGORY = "container_patch"
@@ -193,7 +193,7 @@ def run(module, transport=None):
                 "kind": kind, "namespace": ns, "name": name, "container": container_name, "state": p["state"],
                 "previous": previous, "original": merge_original((earlier or {}).get("original"), previous)})
         ops = patch_ops(obj, index, container, new_env if env_changed else None, new_res if res_changed else None)
-        patched = client.patch(resources.path(kind, ns, name), ops, patch_type="json", dry_run=module.check_mode)
+        patched = deployments.json_patch_guarded(client, kind, ns, name, ops, dry_run=module.check_mode)
         result["generation"] = patched["metadata"].get("generation")
         if p["wait"] and not module.check_mode:
             try:

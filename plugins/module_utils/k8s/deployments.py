@@ -9,7 +9,7 @@ import datetime
 import time
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import (
-    ConfigError, EmergencyError, NotFoundError, WaitTimeout,
+    ApiError, ConfigError, ConflictError, EmergencyError, NotFoundError, WaitTimeout,
 )
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import resources
 
@@ -86,6 +86,25 @@ def get_workload(client, kind, namespace, name):
                                 status=404, reason="NotFound") from exc
         raise NotFoundError(f"{kind.lower()} '{name}' does not exist in namespace '{namespace}'; check 'name'",
                             status=404, reason="NotFound") from exc
+
+
+def json_patch_guarded(client, kind, namespace, name, ops, dry_run=False):
+    """Send a JSON patch whose first op tests metadata.resourceVersion.
+
+    The API server answers a failed test with a bare 422; when the object did
+    change meanwhile, say so (ConflictError) instead.
+    """
+    path = resources.path(kind, namespace, name)
+    try:
+        return client.patch(path, ops, patch_type="json", dry_run=dry_run)
+    except ApiError as exc:
+        if exc.status != 422 or not ops or ops[0].get("path") != "/metadata/resourceVersion":
+            raise
+        current = client.get_or_none(path)
+        if current is None or meta(current).get("resourceVersion") != ops[0].get("value"):
+            raise ConflictError(f"{kind.lower()} {namespace}/{name} changed while this task was changing it; "
+                                "run the task again", status=409, reason="Conflict") from exc
+        raise
 
 
 # -- ReplicaSets and history -------------------------------------------------

@@ -117,7 +117,7 @@ def undo(client, namespace, name, to_revision=None, reason=None, dry_run=False, 
     if not dry_run:
         result["backup_path"] = backup(incident_dir, "undo", before)
     ops = undo_patch(before, target_template, reason, from_revision=None if to_revision else current)
-    after = client.patch(resources.path("Deployment", namespace, name), ops, patch_type="json", dry_run=dry_run)
+    after = deployments.json_patch_guarded(client, "Deployment", namespace, name, ops, dry_run=dry_run)
     result["after"] = deployments.strip_object(after)
     return result
 

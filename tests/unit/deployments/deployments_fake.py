@@ -54,6 +54,7 @@ class FakeApi:
         self.objects = {}
         self.requests = []
         self.rv = 100
+        self.before_patch = None  # callable(path): lets a test change an object "concurrently"
 
     def add(self, path, obj):
         obj = copy.deepcopy(obj)
@@ -82,9 +83,15 @@ class FakeApi:
         if request.method == "PATCH":
             if path not in self.objects:
                 return httpx.Response(404, json={"kind": "Status", "message": "not found", "reason": "NotFound"})
+            if self.before_patch:
+                self.before_patch(path)
             obj = copy.deepcopy(self.objects[path])
             ctype = request.headers["content-type"]
-            obj = _json_patch(obj, body) if ctype == "application/json-patch+json" else _merge(obj, body)
+            try:
+                obj = _json_patch(obj, body) if ctype == "application/json-patch+json" else _merge(obj, body)
+            except ValueError:  # what the API server answers when a JSON patch "test" fails
+                return httpx.Response(422, json={"kind": "Status", "reason": "Invalid", "message":
+                                                 "the server rejected our request due to an error in our request"})
             if "dryRun" not in params:
                 self.rv += 1
                 obj["metadata"]["resourceVersion"] = str(self.rv)

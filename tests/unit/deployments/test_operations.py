@@ -5,7 +5,7 @@ import httpx
 import pytest
 from deployments_fake import deployment
 
-from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError
+from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError, ConflictError
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import container_patch, pod_recycle, rollout, scale
 
 DEP = "/apis/apps/v1/namespaces/ns/deployments/app"
@@ -56,6 +56,17 @@ def test_container_patch_check_mode_is_a_dry_run(api, tmp_path):
     assert ops[:2] == [{"op": "test", "path": "/metadata/resourceVersion", "value": dep["metadata"]["resourceVersion"]},
                        {"op": "test", "path": "/spec/template/spec/containers/0/name", "value": "app"}]
     assert api.objects[DEP] == dep and not list(tmp_path.iterdir())
+
+
+def test_container_patch_concurrent_change_is_a_clear_conflict(api):
+    with_env(api, [{"name": "LOG_LEVEL", "value": "info"}])
+
+    def someone_else_writes(path):
+        api.objects[path]["metadata"]["resourceVersion"] = "999"
+    api.before_patch = someone_else_writes
+    with pytest.raises(ConflictError, match="changed while this task was changing it; run the task again"):
+        operate(api, container_patch.run, **patch_params(env={"LOG_LEVEL": "debug"}))
+    assert api.objects[DEP]["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"] == "info"
 
 
 def test_container_patch_revert_without_record(api, tmp_path):
