@@ -80,8 +80,10 @@ def main():
     dep_path = resources.path("Deployment", NS, APP)
 
     def k(*cmd):
-        subprocess.run([kubectl, "--kubeconfig", args.kubeconfig, "-n", NS, *cmd], check=True,
-                       capture_output=True, text=True, timeout=600)
+        done = subprocess.run([kubectl, "--kubeconfig", args.kubeconfig, "-n", NS, *cmd],
+                              capture_output=True, text=True, timeout=600)
+        if done.returncode:
+            raise SystemExit(f"kubectl {' '.join(cmd)} failed: {done.stderr.strip()}")
 
     def module(name, **extra):
         params = dict({"kubeconfig": args.kubeconfig, "namespace": NS, "name": APP, "wait_sleep": args.sleep}, **extra)
@@ -114,7 +116,7 @@ def main():
                  lambda: module("rollout", action="undo"),
                  lambda params: rollout.run(FakeModule(dict(params, action="undo", kind="Deployment",
                                                             to_revision=None, reason=None)))),
-        "restart": (settle,
+        "restart": (lambda: (settle(), time.sleep(1)),  # kubectl refuses two restarts within one second
                     lambda: (k("rollout", "restart", f"deployment/{APP}"), k("rollout", "status", f"deployment/{APP}")),
                     lambda: module("rollout", action="restart"),
                     lambda params: rollout.run(FakeModule(dict(params, action="restart", kind="Deployment",

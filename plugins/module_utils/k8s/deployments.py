@@ -26,8 +26,10 @@ class RolloutFailed(EmergencyError):
     """The controller gave up on a rollout (Progressing=False, ProgressDeadlineExceeded)."""
 
 
-def now_rfc3339():
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+def now_rfc3339(fraction=False):
+    """Current UTC time in RFC 3339; with fraction, to the microsecond (two restarts never collide)."""
+    return datetime.datetime.now(datetime.timezone.utc).strftime(
+        "%Y-%m-%dT%H:%M:%S.%fZ" if fraction else "%Y-%m-%dT%H:%M:%SZ")
 
 
 def meta(obj):
@@ -305,7 +307,8 @@ def restart(client, namespace, name, reason=None, dry_run=False, kind="Deploymen
     """
     if kind not in TEMPLATED_KINDS:
         raise ConfigError(f"cannot restart a {kind}: only {', '.join(TEMPLATED_KINDS)} have a pod template to restart")
-    body = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: now_rfc3339()}}}}}
+    # kubectl stamps whole seconds and refuses a second restart within one; microseconds make each one count
+    body = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: now_rfc3339(fraction=True)}}}}}
     if reason:
         body["metadata"] = {"annotations": {CHANGE_CAUSE: reason}}
     path = resources.path(kind, namespace, name)

@@ -124,6 +124,13 @@ def test_restart_patches_template_and_change_cause(api, client):
     assert "annotations" not in api.objects[DEP]["spec"]["template"]["metadata"]  # dry run persisted nothing
 
 
+def test_two_restarts_within_a_second_both_change_the_template(api, client):
+    api.add(DEP, deployment())
+    first = deployments.restart(client, "ns", "app")["spec"]["template"]["metadata"]["annotations"]
+    second = deployments.restart(client, "ns", "app")["spec"]["template"]["metadata"]["annotations"]
+    assert first[deployments.RESTARTED_AT] != second[deployments.RESTARTED_AT]
+
+
 def test_restart_missing_namespace_is_clear(api, client):
     with pytest.raises(NotFoundError, match="namespace 'ns' does not exist"):
         deployments.restart(client, "ns", "app")
