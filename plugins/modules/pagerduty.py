@@ -106,7 +106,7 @@ options:
     type: dict
   links:
     description:
-      - Links attached to the alert (O(api=events)).
+      - Links attached to the alert (O(api=events)); C(url) is an alias of C(href), so the slack module's links work too.
     type: list
     elements: dict
     suboptions:
@@ -114,6 +114,7 @@ options:
         description: The URL.
         type: str
         required: true
+        aliases: [url]
       text:
         description: Text shown for the link.
         type: str
@@ -280,7 +281,8 @@ ARGUMENT_SPEC = dict(
     group=dict(type="str"),
     event_class=dict(type="str", aliases=["class"]),
     custom_details=dict(type="dict"),
-    links=dict(type="list", elements="dict", options=dict(href=dict(type="str", required=True), text=dict(type="str"))),
+    links=dict(type="list", elements="dict",
+               options=dict(href=dict(type="str", required=True, aliases=["url"]), text=dict(type="str"))),
     client=dict(type="str", default="mataresit.emergency"),
     client_url=dict(type="str"),
     service_id=dict(type="str"),

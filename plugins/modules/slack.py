@@ -62,7 +62,8 @@ options:
     type: str
   links:
     description:
-      - Links shown under the message.
+      - Links shown under the message (the same list as the pagerduty module's O(mataresit.emergency.pagerduty#module:links)
+        works, C(href) being an alias of C(url)).
     type: list
     elements: dict
     suboptions:
@@ -70,6 +71,7 @@ options:
         description: The URL.
         type: str
         required: true
+        aliases: [href]
       text:
         description: Text shown for the link.
         type: str
@@ -161,7 +163,8 @@ ARGUMENT_SPEC = dict(
     status=dict(type="str"),
     clusters=dict(type="list", elements="str"),
     incident_id=dict(type="str"),
-    links=dict(type="list", elements="dict", options=dict(url=dict(type="str", required=True), text=dict(type="str"))),
+    links=dict(type="list", elements="dict",
+               options=dict(url=dict(type="str", required=True, aliases=["href"]), text=dict(type="str"))),
     mention_channel=dict(type="bool", default=False),
     channel=dict(type="str"),
     username=dict(type="str"),

@@ -1,6 +1,8 @@
 """slack module against the sandbox's incoming webhook (payload rules checked by the sandbox)."""
 from __future__ import annotations
 
+import json
+
 import httpx
 
 from .conftest import assert_clean
@@ -29,6 +31,15 @@ def test_posts_blocks_once_per_incident(sandbox, run_saas, tmp_path):
     again = run_saas("slack", args)
     assert again["changed"] is False and len(sandbox.writes()) == 1
     assert_clean([first, again], sandbox.urls["slack_webhook_url"], webhook_token(sandbox))
+
+
+def test_links_in_the_pagerduty_shape_work_too(sandbox, run_saas):
+    links = [{"href": "https://grafana.example.com/d/maverick", "text": "Dashboard"}]
+    run_saas("slack", slack_args(sandbox, links=links))
+    run_saas("pagerduty", {"routing_key": sandbox.pd_routing_key, "events_url": sandbox.urls["pagerduty_events_url"],
+                           "incident_id": "INC-300", "summary": "down", "links": links})
+    assert "<https://grafana.example.com/d/maverick|Dashboard>" in json.dumps(sandbox.slack_messages[0])
+    assert sandbox.writes("pagerduty-events")[0]["json"]["links"] == links
 
 
 def test_check_mode_sends_nothing(sandbox, run_saas):
