@@ -60,6 +60,8 @@ options:
   to_revision:
     description:
       - Revision to go back to with O(action=undo); defaults to the revision before the current one.
+      - An undo gives the reused revision a new number; its former number still finds it (the controller keeps it
+        in C(deployment.kubernetes.io/revision-history)), so re-running the same task changes nothing.
       - Without it, re-running an undo that already went back from a revision changes nothing (the revision
         undone is recorded in the C(mataresit.emergency/rolled-back-from) annotation).
     type: int

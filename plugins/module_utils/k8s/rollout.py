@@ -18,6 +18,11 @@ def _escape(key):
     return key.replace("~", "~0").replace("/", "~1")
 
 
+def _former_revisions(rs):
+    history = (deployments.meta(rs).get("annotations") or {}).get(deployments.REVISION_HISTORY) or ""
+    return [int(rev) for rev in history.split(",") if rev.strip().isdigit()]
+
+
 def select_undo_target(deployment, replicasets, to_revision=None):
     """Choose the ReplicaSet an undo goes back to; return (replicaset, current_revision, skip_reason).
 
@@ -35,8 +40,13 @@ def select_undo_target(deployment, replicasets, to_revision=None):
     current = max(by_revision)
     if to_revision:
         if to_revision not in by_revision:
-            raise ConfigError(f"revision {to_revision} of deployment '{name}' is not in its history "
-                              f"(available: {', '.join(map(str, sorted(by_revision)))}); pick one of those")
+            # an undo renumbers the reused ReplicaSet; the controller keeps its former numbers
+            # in revision-history, so re-running "undo to 1" still finds revision 1
+            former = {rev: rs for rs in replicasets for rev in _former_revisions(rs)}
+            if to_revision not in former:
+                raise ConfigError(f"revision {to_revision} of deployment '{name}' is not in its history "
+                                  f"(available: {', '.join(map(str, sorted(by_revision)))}); pick one of those")
+            by_revision[to_revision] = former[to_revision]
         target_revision = to_revision
     else:
         older = [rev for rev in by_revision if rev < current]

@@ -110,6 +110,8 @@ def test_undo_to_a_named_revision(app, k8s, run_module):
     assert app_images(k8s, ns) == [GOOD] and rollout_complete(k8s, ns, APP)
     again = run_module("rollout", module_args(app, action="undo", to_revision=4))  # revision 1 is now 4
     assert again["changed"] is False
+    rerun = run_module("rollout", module_args(app, action="undo", to_revision=1))  # the same task run again
+    assert rerun["changed"] is False and app_images(k8s, ns) == [GOOD]
     missing = run_module("rollout", module_args(app, action="undo", to_revision=42), expect_failure=True)
     assert "revision 42" in missing["msg"] and "available: 2, 3, 4" in missing["msg"]
 

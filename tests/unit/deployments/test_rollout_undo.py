@@ -68,8 +68,11 @@ def test_undo_is_idempotent(api, client, history):
     again = rollout.undo(client, "ns", "app")
     assert again["changed"] is False and again["revision"] == 4 and again["images"] == {"app": "app:v2"}
     assert "revision 3 was already undone" in again["msg"]
+    api.objects[RS + "app-22222"]["metadata"]["annotations"]["deployment.kubernetes.io/revision-history"] = "2"
     again = rollout.undo(client, "ns", "app", to_revision=4)
     assert again["changed"] is False
+    again = rollout.undo(client, "ns", "app", to_revision=2)  # its former number, as the controller recorded it
+    assert again["changed"] is False and "already matches revision 2" in again["msg"]
     assert len(api.writes()) == writes
 
 
