@@ -22,9 +22,10 @@ author:
 extends_documentation_fragment:
   - mataresit.emergency.k8s_auth
   - mataresit.emergency.k8s_auth.WAIT
+  - mataresit.emergency.k8s_auth.INCIDENT_DIR
 attributes:
   check_mode:
-    description: Deletes are sent as a server-side dry run (C(dryRun=All)); no pod is deleted.
+    description: Deletes are sent as a server-side dry run (C(dryRun=All)); no pod is deleted, nothing is recorded.
     support: full
   diff_mode:
     description: Returns the names of the pods that are (or would be) deleted.
@@ -69,6 +70,8 @@ options:
 notes:
   - At least one of O(label_selector), O(not_running), O(phases) or O(not_ready) is required.
   - Pods without a controller are deleted but not replaced; they are listed in RV(unowned).
+  - With O(incident_dir) the chosen pods (spec and status, as evidence of what was wrong) are recorded there
+    before any is deleted.
   - Waits check quickly at first (after 0.1 s, doubling) and then every O(wait_sleep) seconds.
 """
 
@@ -118,6 +121,10 @@ replacements:
   elements: dict
   sample: [{"name": "postgresql-0", "phase": "Running", "ready": true, "reason": null,
             "controller": "StatefulSet/postgresql"}]
+backup_path:
+  description: File in O(incident_dir) recording the deleted pods, when one was written.
+  returned: success
+  type: str
 elapsed:
   description: Seconds spent deleting and waiting.
   returned: success
@@ -129,12 +136,14 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mataresit.emergency.plugins.module_utils import module_runner
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import pod_recycle
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.args import K8S_WAIT_ARG_SPEC, k8s_spec
+from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.args import (
+    INCIDENT_DIR_ARG_SPEC, K8S_WAIT_ARG_SPEC, k8s_spec,
+)
 
 
 def main():
     argument_spec = k8s_spec(
-        K8S_WAIT_ARG_SPEC,
+        K8S_WAIT_ARG_SPEC, INCIDENT_DIR_ARG_SPEC,
         namespace=dict(type="str", required=True),
         label_selector=dict(type="str"),
         not_running=dict(type="bool", default=False),

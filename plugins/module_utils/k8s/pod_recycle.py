@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+from ansible_collections.mataresit.emergency.plugins.module_utils import workspace
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import (
     ConfigError, EmergencyError, NotFoundError, WaitTimeout, failing_to,
 )
@@ -85,8 +86,11 @@ def _delete(client, namespace, pod, dry_run):
 
 
 def recycle(client, namespace, label_selector=None, not_running=False, phases=None, not_ready=False,
-            max_concurrent=0, dry_run=False, wait=True, timeout=300, sleep=1):
-    """Delete the chosen pods in batches of max_concurrent (0: all at once), waiting after each batch."""
+            max_concurrent=0, dry_run=False, wait=True, timeout=300, sleep=1, incident_dir=None):
+    """Delete the chosen pods in batches of max_concurrent (0: all at once), waiting after each batch.
+
+    With incident_dir the pods (spec and status, as evidence) are recorded before any is deleted.
+    """
     path = resources.path("Pod", namespace)
     pods = client.list(path, label_selector=label_selector)
     if not pods and client.get_or_none(resources.path("Namespace", None, namespace)) is None:
@@ -94,7 +98,11 @@ def recycle(client, namespace, label_selector=None, not_running=False, phases=No
     chosen = select(pods, not_running, phases, not_ready)
     result = {"changed": bool(chosen), "deleted": [pod["metadata"]["name"] for pod in chosen],
               "matched": len(pods), "unowned": [pod["metadata"]["name"] for pod in chosen if not controller_of(pod)],
-              "replacements": [], "elapsed": 0}
+              "replacements": [], "elapsed": 0, "backup_path": None}
+    if chosen and not dry_run:
+        result["backup_path"] = workspace.record(incident_dir, "pod_recycle", [namespace, label_selector or "pods"], {
+            "namespace": namespace, "label_selector": label_selector,
+            "pods": [deployments.strip_object(pod) for pod in chosen]})
     size = max_concurrent if max_concurrent and max_concurrent > 0 else max(1, len(chosen))
     start = time.monotonic()
     deadline = start + max(0, timeout)
@@ -144,7 +152,7 @@ def run(module, transport=None):
     with failing_to(f"recycle {what}"), K8sClient.from_params(p, module, transport=transport) as client:
         result = recycle(client, p["namespace"], p["label_selector"], p["not_running"], p["phases"], p["not_ready"],
                          p["max_concurrent"], dry_run=module.check_mode, wait=p["wait"],
-                         timeout=p["wait_timeout"], sleep=p["wait_sleep"])
+                         timeout=p["wait_timeout"], sleep=p["wait_sleep"], incident_dir=p["incident_dir"])
         if module._diff:
             result["diff"] = {"before": {"pods": result["deleted"]}, "after": {"pods": []}}
         return dict(result, namespace=p["namespace"], label_selector=p["label_selector"])

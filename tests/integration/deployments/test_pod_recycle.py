@@ -2,6 +2,8 @@
 StatefulSet pods that come back under the same name, check mode, and replacements that never get Ready."""
 from __future__ import annotations
 
+import json
+
 from deployments_it import APP, is_ready, live_pods, poll, rollout_complete
 
 CONTAINERS = [{"name": "legacy", "image": "legacy-worker:1.0"}]
@@ -34,7 +36,7 @@ def legacy_with_a_pending_pod(k8s, ns):
     return poll(settled, what="ReplicaSet legacy adopting the gated pod")
 
 
-def test_recycle_not_running_pods(namespace, kubeconfig, k8s, run_module):
+def test_recycle_not_running_pods(namespace, kubeconfig, k8s, run_module, tmp_path):
     gated = legacy_with_a_pending_pod(k8s, namespace)
     assert gated.status.phase == "Pending"
     args = base(kubeconfig, namespace, label_selector="app=legacy", not_running=True)
@@ -45,8 +47,11 @@ def test_recycle_not_running_pods(namespace, kubeconfig, k8s, run_module):
     still = k8s.core.read_namespaced_pod("legacy-gated", namespace)
     assert still.metadata.uid == gated.metadata.uid and not still.metadata.deletion_timestamp
 
-    result = run_module("pod_recycle", args)
+    result = run_module("pod_recycle", dict(args, incident_dir=str(tmp_path)))
     assert result["changed"] and result["deleted"] == ["legacy-gated"] and result["matched"] == 3
+    with open(result["backup_path"], encoding="utf-8") as handle:
+        evidence = json.load(handle)
+    assert [(p["metadata"]["name"], p["status"]["phase"]) for p in evidence["pods"]] == [("legacy-gated", "Pending")]
     assert len(result["replacements"]) == 1 and result["replacements"][0]["ready"]
     assert result["replacements"][0]["controller"] == "ReplicaSet/legacy"
     pods = live_pods(k8s, namespace, "app=legacy")

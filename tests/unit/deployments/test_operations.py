@@ -119,7 +119,7 @@ def test_scale_relative_check_mode(api, tmp_path):
 
 def test_pod_recycle_needs_a_filter(api):
     params = {"namespace": "ns", "label_selector": None, "not_running": False, "phases": None, "not_ready": False,
-              "max_concurrent": 0}
+              "max_concurrent": 0, "incident_dir": None}
     with pytest.raises(ConfigError, match="give label_selector"):
         operate(api, pod_recycle.run, **params)
     assert api.requests == []
