@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark: the rollout and scale modules against the runbook's kubectl commands.
 
 On the reference workload (namespace deploy-bench), each case is timed both ways
@@ -81,15 +80,15 @@ def main():
 
     def k(*cmd):
         done = subprocess.run([kubectl, "--kubeconfig", args.kubeconfig, "-n", NS, *cmd],
-                              capture_output=True, text=True, timeout=600)
+                              capture_output=True, text=True, timeout=600, check=False)
         if done.returncode:
             raise SystemExit(f"kubectl {' '.join(cmd)} failed: {done.stderr.strip()}")
 
     def module(name, **extra):
         params = dict({"kubeconfig": args.kubeconfig, "namespace": NS, "name": APP, "wait_sleep": args.sleep}, **extra)
-        result, _, stderr = run_module_process(name, params)
+        result = run_module_process(name, params)[0]
         if result.get("failed"):
-            raise SystemExit(f"{name} failed: {result.get('msg')}\n{stderr}")
+            raise SystemExit(f"{name} failed: {result.get('msg')}")
 
     def settle():
         deployments.wait_for_rollout(client, NS, APP, 300, 0.2)
@@ -141,7 +140,7 @@ def main():
     report = {}
     for name, (reset, with_kubectl, with_module, in_process) in cases.items():
         times = {"kubectl": [], "module": []}
-        for _ in range(args.rounds):
+        for _round in range(args.rounds):
             for how, fn in (("kubectl", with_kubectl), ("module", with_module)):
                 reset()
                 times[how].append(timed(fn))

@@ -197,8 +197,8 @@ def run(module, transport=None):
         result["generation"] = patched["metadata"].get("generation")
         if p["wait"] and not module.check_mode:
             try:
-                _, result["elapsed"] = deployments.wait_for_rollout(client, ns, name, p["wait_timeout"],
-                                                                    p["wait_sleep"], kind)
+                result["elapsed"] = deployments.wait_for_rollout(client, ns, name, p["wait_timeout"],
+                                                                 p["wait_sleep"], kind)[1]
             except EmergencyError as exc:
                 exc.details.update(changed=True, previous=previous, backup_path=result["backup_path"])
                 raise

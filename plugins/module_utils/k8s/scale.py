@@ -130,8 +130,8 @@ class _Scaler:
         set_replicas(self.client, self.kind, self.ns, self.name, target, dry_run=self.dry_run)
         if not wait or self.dry_run:
             return backup, 0
-        _, elapsed = wait_for_replicas(self.client, self.kind, self.ns, self.name, target,
-                                       self.p["wait_timeout"], self.p["wait_sleep"])
+        elapsed = wait_for_replicas(self.client, self.kind, self.ns, self.name, target,
+                                    self.p["wait_timeout"], self.p["wait_sleep"])[1]
         return backup, elapsed
 
     def run(self):

@@ -49,7 +49,7 @@ def test_env_set_idempotent_check_mode_and_revert(app, k8s, run_module, tmp_path
         patched.metadata.resource_version
     reverted = run_module("container_patch", revert_args)
     assert reverted["changed"]
-    _, c = container(k8s, ns)
+    c = container(k8s, ns)[1]
     assert [e.to_dict() for e in c.env] == original_env
     assert rollout_complete(k8s, ns, APP)
     assert run_module("container_patch", revert_args)["changed"] is False
@@ -71,19 +71,19 @@ def test_worker_resources_and_quantity_equality(app, k8s, run_module, tmp_path):
     args = module_args(app, name=WORKERS, container="embedding-worker", incident_dir=str(tmp_path),
                        resources={"requests": {"cpu": "500m", "memory": "1Gi"},
                                   "limits": {"cpu": "2000m", "memory": "4Gi"}})
-    _, before = container(k8s, ns, WORKERS, "embedding-worker")
+    before = container(k8s, ns, WORKERS, "embedding-worker")[1]
     result = run_module("container_patch", args)
     assert result["changed"]
     assert result["previous"]["resources"] == {"requests": {k: before.resources.requests.get(k) for k in ("cpu", "memory")},
                                                "limits": {k: before.resources.limits.get(k) for k in ("cpu", "memory")}}
-    _, c = container(k8s, ns, WORKERS, "embedding-worker")
+    c = container(k8s, ns, WORKERS, "embedding-worker")[1]
     assert c.resources.requests == dict(before.resources.requests, cpu="500m", memory="1Gi")  # others kept
     assert c.resources.limits == dict(before.resources.limits, cpu="2", memory="4Gi")  # 2000m is canonicalised
     assert rollout_complete(k8s, ns, WORKERS)
     args["resources"]["limits"] = {"cpu": "2", "memory": "4096Mi"}
     assert run_module("container_patch", args)["changed"] is False
     run_module("container_patch", dict(args, state="revert"))
-    _, c = container(k8s, ns, WORKERS, "embedding-worker")
+    c = container(k8s, ns, WORKERS, "embedding-worker")[1]
     assert c.resources.to_dict() == before.resources.to_dict()
 
 

@@ -80,8 +80,11 @@ def test_statefulset_pods_come_back_under_their_names(namespace, kubeconfig, k8s
         "spec": {"replicas": 2, "serviceName": "cache", "selector": {"matchLabels": labels},
                  "template": {"metadata": {"labels": labels},
                               "spec": {"containers": [{"name": "cache", "image": "redis:7"}]}}}})
-    before = poll(lambda: (lambda pods: len(pods) == 2 and all(map(is_ready, pods)) and pods)(
-        live_pods(k8s, namespace, "app=cache")), what="StatefulSet cache Ready")
+
+    def both_ready():
+        pods = live_pods(k8s, namespace, "app=cache")
+        return len(pods) == 2 and all(map(is_ready, pods)) and pods
+    before = poll(both_ready, what="StatefulSet cache Ready")
     result = run_module("pod_recycle", base(kubeconfig, namespace, label_selector="app=cache"))
     assert sorted(result["deleted"]) == ["cache-0", "cache-1"]
     assert sorted(r["name"] for r in result["replacements"]) == ["cache-0", "cache-1"]

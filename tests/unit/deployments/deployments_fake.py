@@ -41,7 +41,7 @@ def _json_patch(obj, ops):
 
 def _matches(labels, selector):
     for term in filter(None, (selector or "").split(",")):
-        key, _, value = term.partition("=")
+        key, value = term.split("=", 1) if "=" in term else (term, "")
         if labels.get(key) != value:
             return False
     return True

@@ -32,8 +32,9 @@ def test_plan_env_no_change():
 
 
 def test_plan_env_revert_restores_reference():
-    patched, previous, _ = cp.plan_env(ENV, {"LOG_LEVEL": "debug", "X": "1"})
-    reverted, _, changed = cp.plan_env(patched, previous)
+    patched, previous, changed = cp.plan_env(ENV, {"LOG_LEVEL": "debug", "X": "1"})
+    assert changed
+    reverted, previous, changed = cp.plan_env(patched, previous)
     assert changed and reverted == ENV
 
 
@@ -61,8 +62,7 @@ def test_plan_resources():
     assert changed
     assert new == {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}}
     assert previous == {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"cpu": "2", "memory": "1Gi"}}
-    _, _, changed = cp.plan_resources(new, {"limits": {"cpu": "2000m", "memory": "4096Mi"}})
-    assert not changed
+    assert cp.plan_resources(new, {"limits": {"cpu": "2000m", "memory": "4096Mi"}})[2] is False
     removed, previous, changed = cp.plan_resources(current, {"limits": None, "requests": {"ephemeral-storage": None}})
     assert changed and removed == {"requests": {"cpu": "250m", "memory": "512Mi"}}
     assert previous == {"limits": {"cpu": "2", "memory": "1Gi"}, "requests": {"ephemeral-storage": None}}

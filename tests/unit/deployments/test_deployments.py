@@ -119,7 +119,7 @@ def test_restart_patches_template_and_change_cause(api, client):
     patched = deployments.restart(client, "ns", "app", reason="P0 outage", dry_run=True)
     assert deployments.RESTARTED_AT in patched["spec"]["template"]["metadata"]["annotations"]
     assert patched["metadata"]["annotations"][deployments.CHANGE_CAUSE] == "P0 outage"
-    method, path, params, _ = api.writes()[0]
+    method, path, params = api.writes()[0][:3]
     assert (method, path, params["dryRun"]) == ("PATCH", DEP, "All")
     assert "annotations" not in api.objects[DEP]["spec"]["template"]["metadata"]  # dry run persisted nothing
 

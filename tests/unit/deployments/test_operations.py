@@ -17,7 +17,9 @@ WAIT = {"wait": False, "wait_timeout": 5, "wait_sleep": 0.01}
 
 class FakeModule:
     def __init__(self, check_mode=False, diff=False, **params):
-        self.params = dict(CONNECTION, **WAIT, **params)
+        self.params = dict(CONNECTION)
+        self.params.update(WAIT)
+        self.params.update(params)
         self.check_mode, self._diff, self.no_log_values = check_mode, diff, set()
 
 
@@ -33,8 +35,10 @@ def with_env(api, env):
 
 
 def patch_params(**extra):
-    return dict({"kind": "Deployment", "namespace": "ns", "name": "app", "container": "app", "state": "present",
-                 "env": None, "resources": None, "incident_dir": None}, **extra)
+    params = {"kind": "Deployment", "namespace": "ns", "name": "app", "container": "app", "state": "present",
+              "env": None, "resources": None, "incident_dir": None}
+    params.update(extra)
+    return params
 
 
 def test_container_patch_without_change_sends_nothing(api, tmp_path):
@@ -75,8 +79,10 @@ def test_container_patch_revert_without_record(api, tmp_path):
 
 
 def rollout_params(**extra):
-    return dict({"kind": "Deployment", "namespace": "ns", "name": "app", "to_revision": None, "reason": None,
-                 "incident_dir": None}, **extra)
+    params = {"kind": "Deployment", "namespace": "ns", "name": "app", "to_revision": None, "reason": None,
+              "incident_dir": None}
+    params.update(extra)
+    return params
 
 
 def test_rollout_restart_check_mode(api):
@@ -84,7 +90,7 @@ def test_rollout_restart_check_mode(api):
     result = operate(api, rollout.run, check_mode=True, diff=True, **rollout_params(action="restart", reason="why"))
     assert result["changed"] and result["backup_path"] is None
     assert "kubectl.kubernetes.io/restartedAt" in result["diff"]["after"]["metadata"]["annotations"]
-    assert [(m, p, params.get("dryRun")) for m, p, params, _ in api.writes()] == [("PATCH", DEP, "All")]
+    assert [(w[0], w[1], w[2].get("dryRun")) for w in api.writes()] == [("PATCH", DEP, "All")]
 
 
 def test_rollout_history_of_a_statefulset_is_refused_without_a_request(api):
@@ -94,9 +100,11 @@ def test_rollout_history_of_a_statefulset_is_refused_without_a_request(api):
 
 
 def scale_params(**extra):
-    return dict({"kind": "Deployment", "namespace": "ns", "name": "app", "state": "present", "replicas": None,
-                 "min_replicas": None, "max_replicas": None, "previous_replicas": None, "drain_replicas": 2,
-                 "drain_seconds": 0, "incident_dir": None}, **extra)
+    params = {"kind": "Deployment", "namespace": "ns", "name": "app", "state": "present", "replicas": None,
+              "min_replicas": None, "max_replicas": None, "previous_replicas": None, "drain_replicas": 2,
+              "drain_seconds": 0, "incident_dir": None}
+    params.update(extra)
+    return params
 
 
 def test_scale_same_count_sends_nothing(api):

@@ -28,8 +28,9 @@ def history(api):
 
 
 def template_patch(api):
-    (_, _, _, ops), = [r for r in api.writes() if r[0] == "PATCH"]
-    return ops
+    patches = [r[3] for r in api.writes() if r[0] == "PATCH"]
+    assert len(patches) == 1
+    return patches[0]
 
 
 def test_undo_previous_picks_owned_revision_by_uid(api, client, history):
