@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv build cluster-up cluster-down cluster-status demo test unit lint sanity clean
+.PHONY: venv build cluster-up cluster-down cluster-status demo test unit lint sanity bench clean
 
 venv: $(VENV)/.installed
 
@@ -43,6 +43,14 @@ lint: venv
 
 sanity: venv
 	bash tools/test.sh sanity
+
+# Speed against the runbook's own kubectl and curl commands on the same cluster (prints ratios).
+bench: venv
+	$(BIN)/python tools/k8s_build.py --kubectl
+	$(BIN)/python tools/localcluster.py up
+	PATH="$$($(BIN)/python -c 'import sys; sys.path.insert(0, "tools"); import k8s_build; print(k8s_build.bin_dir())'):$$PATH" \
+	  sh -c '$(BIN)/python benchmarks/triage_bench.py --pods 5000 --cleanup && \
+	         $(BIN)/python benchmarks/deployments_bench.py --cleanup && $(BIN)/python benchmarks/probe_bench.py'
 
 clean:
 	-$(BIN)/python tools/localcluster.py down
