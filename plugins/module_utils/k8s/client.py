@@ -127,7 +127,8 @@ class K8sClient:
         message, reason = _status_message(response)
         status = response.status_code
         if status == 401:
-            msg = f"the API server rejected the credentials (401 Unauthorized): check the token or client certificate of context '{self.connection.context_name}'"
+            msg = ("the API server rejected the credentials (401 Unauthorized): check the token or client "
+                   f"certificate of context '{self.connection.context_name}'")
         elif status == 403:
             msg = f"permission denied (403 Forbidden): {message}"
         else:

@@ -39,8 +39,8 @@ def deployed(namespace, workload, k8s):
     return info
 
 
-def test_bundle_is_private_verified_complete_and_free_of_secret_values(run_module_output, kubeconfig, k8s, namespace,
-                                                                      deployed, tmp_path):
+def test_bundle_is_private_verified_complete_and_free_of_secret_values(
+        run_module_output, kubeconfig, k8s, namespace, deployed, tmp_path):
     result, stdout, stderr = run_module_output("forensics", {"kubeconfig": kubeconfig, "namespace": namespace,
                                                              "incident_dir": str(tmp_path), "since_seconds": YEAR})
     assert not result.get("failed"), result.get("msg")

@@ -16,8 +16,8 @@ def policies(k8s, ns):
     return {p.metadata.name: p for p in k8s.networking.list_namespaced_network_policy(ns).items}
 
 
-def test_present_is_idempotent_leaves_others_and_absent_removes_only_ours(run_module, kubeconfig, k8s, isolated_ns,
-                                                                         tmp_path):
+def test_present_is_idempotent_leaves_others_and_absent_removes_only_ours(
+        run_module, kubeconfig, k8s, isolated_ns, tmp_path):
     before = policies(k8s, isolated_ns)
     assert before, "the reference workload brings a NetworkPolicy of its own"
     foreign = {name: p.metadata.resource_version for name, p in before.items()}

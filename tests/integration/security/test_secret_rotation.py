@@ -124,8 +124,8 @@ def test_check_mode_changes_nothing(run_module_output, kubeconfig, k8s, namespac
     assert_no_values(output, deployed)
 
 
-def test_interrupted_rotation_is_finished_by_a_rerun_with_nothing_lost(run_module_output, kubeconfig, k8s, namespace,
-                                                                        deployed, tmp_path):
+def test_interrupted_rotation_is_finished_by_a_rerun_with_nothing_lost(
+        run_module_output, kubeconfig, k8s, namespace, deployed, tmp_path):
     originals = {name: values(k8s, namespace, name) for name in ("supabase-secrets", "ai-secrets")}
     broken = base_args(kubeconfig, namespace, tmp_path, plan=[
         {"secret": "supabase-secrets"}, {"secret": "ai-secrets", "key": "invalid key!"}])
@@ -140,8 +140,8 @@ def test_interrupted_rotation_is_finished_by_a_rerun_with_nothing_lost(run_modul
     fixed = base_args(kubeconfig, namespace, tmp_path, plan=[{"secret": "supabase-secrets"}, {"secret": "ai-secrets"}])
     rerun, output = run_ok(run_module_output, "secret_rotation", fixed)
     assert rerun["rotated"] == ["ai-secrets"] and rerun["backup"] is None
-    assert {s["name"]: s["action"] for s in rerun["secrets"]} == {"supabase-secrets": "already_rotated",
-                                                                   "ai-secrets": "rotated"}
+    expected = {"supabase-secrets": "already_rotated", "ai-secrets": "rotated"}
+    assert {s["name"]: s["action"] for s in rerun["secrets"]} == expected
     assert sorted(os.listdir(tmp_path / "secrets")) == backups  # the original backup was not overwritten
     assert values(k8s, namespace, "supabase-secrets") == first
     assert values(k8s, namespace, "ai-secrets") != originals["ai-secrets"]
@@ -155,8 +155,8 @@ def test_interrupted_rotation_is_finished_by_a_rerun_with_nothing_lost(run_modul
     assert_no_values([stdout, stderr] + output + output2, originals, rotated_values)
 
 
-def test_service_account_tokens_and_helm_secrets_are_skipped(run_module, kubeconfig, k8s, namespace, deployed,
-                                                              tmp_path):
+def test_service_account_tokens_and_helm_secrets_are_skipped(
+        run_module, kubeconfig, k8s, namespace, deployed, tmp_path):
     k8s.core.create_namespaced_secret(namespace, kclient.V1Secret(
         metadata=kclient.V1ObjectMeta(name="sh.helm.release.v1.app.v1", labels={"owner": "helm"}),
         type="helm.sh/release.v1", string_data={"release": "H4sIAAAA-helm-release-payload"}))
@@ -177,8 +177,8 @@ def test_service_account_tokens_and_helm_secrets_are_skipped(run_module, kubecon
     assert set(versions) <= skipped
     assert not set(versions) & set(result["rotated"]) and "supabase-secrets" in result["rotated"]
     assert {n: k8s.core.read_namespaced_secret(n, namespace).metadata.resource_version for n in versions} == versions
-    assert result["restarted"] == [] and set(result["consumers_not_restarted"]) == {"paperless-maverick",
-                                                                                     "embedding-queue-workers"}
+    assert result["restarted"] == []
+    assert set(result["consumers_not_restarted"]) == {"paperless-maverick", "embedding-queue-workers"}
 
 
 def test_restore_with_the_wrong_key_changes_nothing(run_module, kubeconfig, k8s, namespace, deployed, tmp_path):
