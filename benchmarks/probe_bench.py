@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark: the runbook's latency check against one health_probe call.
 
 The runbook (Recovery Validation) times an endpoint with

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark: one triage call against the runbook's own kubectl commands.
 
 The runbook's P0 assessment is a dozen kubectl invocations typed one after the
@@ -72,7 +71,7 @@ def run_triage(kubeconfig, namespace):
         proc.stdin.write(json.dumps(payload).encode())
         proc.stdin.close()
         out = proc.stdout.read()
-        _, status, usage = os.wait4(proc.pid, 0)
+        waited_pid, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
         seconds = time.perf_counter() - started
         proc.stdout.close()
@@ -154,8 +153,8 @@ def ensure_reference_namespace(kubeconfig, client):
 
 
 def bench(label, kubeconfig, namespace, kubectl, rounds):
-    runs = [run_triage(kubeconfig, namespace) for _ in range(rounds)]
-    seconds, result, _ = min(runs, key=lambda r: r[0])
+    runs = [run_triage(kubeconfig, namespace) for attempt in range(rounds)]
+    seconds, result, best_run_rss = min(runs, key=lambda r: r[0])
     peak = max(r[2] for r in runs)
     print(f"\n[{label}] namespace {namespace}: {result['pods']['total']} pods, "
           f"{len(result['deployments'])} deployments; verdict {result['verdict']}")
@@ -166,7 +165,7 @@ def bench(label, kubeconfig, namespace, kubectl, rounds):
            "peak_rss_mib": round(peak, 1)}
     if kubectl:
         cmds = runbook_commands(namespace, [d["name"] for d in result["deployments"]])
-        timings = [run_kubectl(kubectl, kubeconfig, cmds) for _ in range(rounds)]
+        timings = [run_kubectl(kubectl, kubeconfig, cmds) for attempt in range(rounds)]
         k_seconds, failures = min(timings, key=lambda t: t[0])
         print(f"  runbook kubectl:    {k_seconds:7.3f}s wall ({len(cmds)} commands, best of {rounds}"
               + (f"; failed: {', '.join(failures)}" if failures else "") + ")")
@@ -176,7 +175,7 @@ def bench(label, kubeconfig, namespace, kubectl, rounds):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--pods", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--kubeconfig")

@@ -48,7 +48,7 @@ def run_module_process(name, args, check_mode=False, diff=False, timeout=600):
                                            _ansible_remote_tmp="/tmp", _ansible_keep_remote_files=False)}
     proc = subprocess.run(
         [sys.executable, "-m", f"ansible_collections.mataresit.emergency.plugins.modules.{name}"],
-        input=json.dumps(payload), capture_output=True, text=True, env=module_env(), timeout=timeout,
+        input=json.dumps(payload), capture_output=True, text=True, env=module_env(), timeout=timeout, check=False,
     )
     try:
         result = json.loads(proc.stdout)
@@ -60,7 +60,7 @@ def run_module_process(name, args, check_mode=False, diff=False, timeout=600):
 @pytest.fixture
 def run_module():
     def _run(name, args, check_mode=False, diff=False, expect_failure=False):
-        result, _, stderr = run_module_process(name, args, check_mode=check_mode, diff=diff)
+        result, stdout_unused, stderr = run_module_process(name, args, check_mode=check_mode, diff=diff)
         if not expect_failure:
             assert not result.get("failed"), f"{name} failed: {result.get('msg')}\n{stderr}"
         assert "Traceback" not in stderr and "Traceback" not in result.get("msg", ""), stderr

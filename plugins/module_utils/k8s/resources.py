@@ -41,7 +41,7 @@ KINDS = {
     "NodeMetrics": ("apis/metrics.k8s.io/v1beta1", "nodes", False),
 }
 
-API_VERSIONS = {kind: prefix.split("/", 1)[1] if prefix.startswith("apis/") else "v1" for kind, (prefix, _, _) in KINDS.items()}
+API_VERSIONS = {kind: prefix.split("/", 1)[1] if prefix.startswith("apis/") else "v1" for kind, (prefix, plural_unused, namespaced_unused) in KINDS.items()}
 
 
 def path(kind, namespace=None, name=None, subresource=None):

@@ -369,7 +369,7 @@ def summarise_events(events, max_events):
         elif max_events:
             heapq.heappushpop(newest, item)
     items = []
-    for when, _, event in sorted(newest, key=lambda t: (t[0], t[1]), reverse=True):
+    for when, tiebreak, event in sorted(newest, key=lambda t: (t[0], t[1]), reverse=True):
         obj = event.get("involvedObject") or event.get("regarding") or {}
         items.append({"time": _event_time(event), "reason": event.get("reason"), "type": event.get("type"),
                       "object": f"{obj.get('kind')}/{obj.get('name')}",
@@ -582,7 +582,7 @@ class Triage:
     def run(self):
         start = time.monotonic()
         with failing_to(f"triage namespace {self.namespace}"):
-            _, nodes, deployments, metrics = self.client.parallel(
+            namespace_checked, nodes, deployments, metrics = self.client.parallel(
                 [self._namespace, self._nodes, self._deployments, self._metrics])
             metrics_ok, metrics_reason, node_usage, pod_usage = metrics
             not_ready_nodes = [n["name"] for n in nodes["not_ready"]]
@@ -592,7 +592,7 @@ class Triage:
             calls = [lambda: self._pods(summary), self._replicasets, lambda: self._services(deployments), self._events]
             calls += [lambda t=t: self._extra_target(t) for t in self.extra_targets]
             results = self.client.parallel(calls)
-            _, rs_by_owner, services, events = results[:4]
+            pods_listed, rs_by_owner, services, events = results[:4]
             extra_results = results[4:]
 
             dep_facts = []
@@ -605,14 +605,14 @@ class Triage:
                 dep_facts.append(self._deployment_facts(dep, history, summary))
 
             picks = self._select_logs(summary, dep_facts, rs_owner)
-            picks += [p for _, p in extra_results if p]
+            picks += [p for target_facts, p in extra_results if p]
             log_calls = [lambda p=p: self._pick_log(*p) for p in picks]
             logs = self.client.parallel(log_calls) if log_calls else []
 
         pods = summary.result()
         for info in pods["problems"].values():
             for sample in info["samples"]:
-                kind, _, owner_name = sample["owner"].partition("/")
+                kind, sep, owner_name = sample["owner"].partition("/")
                 if kind == "ReplicaSet" and owner_name in rs_owner:
                     sample["deployment"] = rs_owner[owner_name]
         for node in nodes["not_ready"]:
@@ -639,7 +639,7 @@ class Triage:
             "logs": logs,
             "metrics_available": metrics_ok,
             "metrics": metrics_facts,
-            "extra_targets": [facts for facts, _ in extra_results],
+            "extra_targets": [facts for facts, log_pick in extra_results],
         }
         if not metrics_ok:
             facts["metrics_reason"] = metrics_reason

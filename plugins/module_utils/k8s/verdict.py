@@ -69,7 +69,9 @@ def rule_node_failure(facts):
             + "."
         )
         target = target or {"kind": "Node", "name": node["name"]}
-    return (evidence, target) if evidence else None
+    if not evidence:
+        return None
+    return evidence, target
 
 
 def rule_dependency_down(facts):
@@ -103,7 +105,9 @@ def rule_dependency_down(facts):
                 f"({svc.get('not_ready_endpoints', 0)} not ready) while the Deployment(s) it selects "
                 f"({', '.join(behind)}) are fully available.")
             target = target or {"kind": "Service", "namespace": facts.get("namespace"), "name": svc["name"]}
-    return (evidence, target) if evidence else None
+    if not evidence:
+        return None
+    return evidence, target
 
 
 def _bad_deploy_signals(dep, window):
@@ -152,7 +156,9 @@ def rule_recent_bad_deploy(facts):
         if target is None:
             target = {"kind": "Deployment", "namespace": facts.get("namespace"), "name": dep["name"],
                       "revision": rev.get("revision"), "rollback_to": previous}
-    return (evidence, target) if evidence else None
+    if not evidence:
+        return None
+    return evidence, target
 
 
 def rule_resource_exhaustion(facts):
@@ -188,7 +194,9 @@ def rule_resource_exhaustion(facts):
                         f"{pod['percent']}% of its {pod['resource']} limit.")
     for node in metrics.get("nodes_near_capacity") or []:
         evidence.append(f"Node {node['name']} uses {node['percent']}% of its allocatable {node['resource']}.")
-    return (evidence, target) if evidence else None
+    if not evidence:
+        return None
+    return evidence, target
 
 
 PRECEDENCE = (

@@ -154,7 +154,7 @@ def resolve_plan(secrets_by_name, plan=(), selection=(), default_rule=None):
 
 def generate(length, alphabet):
     chars = ALPHABETS[alphabet]
-    return "".join(random_source.choice(chars) for _ in range(length))
+    return "".join(random_source.choice(chars) for position in range(length))
 
 
 def _b64(text):
@@ -320,7 +320,7 @@ def _restart(client, namespace, names, params, check_mode, reason):
             results = client.parallel([
                 (lambda n=n: deployments.wait_for_rollout(client, namespace, n, params["wait_timeout"],
                                                           params["wait_sleep"])) for n in names])
-        waited = {name: elapsed for name, (_, elapsed) in zip(names, results)}
+        waited = {name: elapsed for name, (rollout, elapsed) in zip(names, results)}
     return waited
 
 

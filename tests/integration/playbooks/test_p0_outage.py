@@ -38,7 +38,7 @@ def run_playbook(cluster, sandbox, namespace, incident_id, incidents, *extra, pl
     cmd = [str(Path(sys.executable).parent / "ansible-playbook"), playbook, "-i", "inventories/local",
            "-e", 'reason="api 5xx after deploy"', "-e", f"incident_id={incident_id}",
            "-e", f"emergency_namespace={namespace}", "-e", f"@{settings}", *extra]
-    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900, check=False)
     return proc
 
 

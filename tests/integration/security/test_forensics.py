@@ -98,7 +98,7 @@ def test_previous_container_logs_of_crashing_pods(run_module, kubeconfig, k8s, n
     assert crashing, "the fault injection did not produce a restarting pod"
     result = run_module("forensics", {"kubeconfig": kubeconfig, "namespace": namespace, "dest": str(tmp_path),
                                       "since_seconds": YEAR})
-    members, _ = read_bundle(result["path"])
+    members, modes_unused = read_bundle(result["path"])
     restarted = [(pod["metadata"]["name"], status["name"])
                  for pod in yaml.safe_load(members["objects/pods.yaml"])["items"]
                  for status in pod["status"].get("containerStatuses") or [] if status.get("restartCount", 0) > 0]

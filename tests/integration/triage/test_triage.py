@@ -173,9 +173,14 @@ def test_not_ready_node_running_workload_pods_is_node_failure(run_module, kubeco
     node = own_node["name"]
     k8s.apps.patch_namespaced_deployment(WORKERS, namespace, {"spec": {"template": {"spec": {
         "nodeSelector": {"kubernetes.io/hostname": node}, "tolerations": [own_node["toleration"]]}}}})
-    on_node = wait_for(f"worker pods Ready on {node}", lambda: (lambda pods: pods if len(pods) == 3 and all(
-        p.spec.node_name == node and any(c.type == "Ready" and c.status == "True" for c in p.status.conditions or [])
-        for p in pods) else None)(app_pods(k8s, namespace, "embedding-queue-worker")), timeout=180)
+
+    def workers_ready_on_node():
+        pods = app_pods(k8s, namespace, "embedding-queue-worker")
+        return pods if len(pods) == 3 and all(
+            p.spec.node_name == node and any(c.type == "Ready" and c.status == "True" for c in p.status.conditions or [])
+            for p in pods) else None
+
+    on_node = wait_for(f"worker pods Ready on {node}", workers_ready_on_node, timeout=180)
 
     k8s.core.patch_node(node, {"metadata": {"labels": {"mataresit.test/fault": "notready"}}})
     wait_for(f"node {node} NotReady", lambda: any(
@@ -229,8 +234,12 @@ def test_database_pods_down_is_dependency_down(run_module, kubeconfig, k8s, name
 
     k8s.apps.patch_namespaced_deployment("postgresql", database, {"spec": {"template": {"spec": {"containers": [
         {"name": "postgresql", "image": "postgres:15-bad"}]}}}})
-    down = wait_for("postgresql crash-looping with no ready pod", lambda: (lambda pods: pods if pods and all(
-        waiting_reason(p) == "CrashLoopBackOff" for p in pods) else None)(app_pods(k8s, database, "postgresql")))
+
+    def postgresql_crash_looping():
+        pods = app_pods(k8s, database, "postgresql")
+        return pods if pods and all(waiting_reason(p) == "CrashLoopBackOff" for p in pods) else None
+
+    down = wait_for("postgresql crash-looping with no ready pod", postgresql_crash_looping)
 
     result = run_triage(run_module, kubeconfig, namespace, extra_targets=target)
 

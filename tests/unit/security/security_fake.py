@@ -75,7 +75,7 @@ class FakeApi:
             return httpx.Response(200, text=self.logs[key])
         if request.method == "GET" and name is None:
             self.page_size_seen.append(request.url.params.get("limit"))
-            items = [o for (p, _), o in sorted(self.objects.items()) if p == plural]
+            items = [o for (p, obj_name), o in sorted(self.objects.items()) if p == plural]
             return httpx.Response(200, json={"items": items, "metadata": {}})
         if self.before_write and request.method != "GET":
             self.before_write(request.method, plural, name)

@@ -101,7 +101,7 @@ def test_check_mode_writes_nothing_and_reads_no_logs(api, client, tmp_path):
     assert result["path"].startswith(str(tmp_path / "evidence"))
     assert "logs/p2/app.previous.log" in result["files"] and result["sha256"] is None
     assert not os.listdir(tmp_path)
-    assert not any(path.endswith("/log") for _, path, _ in api.requests)
+    assert not any(path.endswith("/log") for method, path, params in api.requests)
 
 
 def test_unreadable_logs_are_noted_not_fatal(api, client, tmp_path):

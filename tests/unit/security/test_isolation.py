@@ -68,7 +68,7 @@ def test_changed_spec_is_replaced_with_the_previous_returned(api, client, tmp_pa
     result = isolation.apply(client, dict(PARAMS, monitoring_ports=[9100], incident_dir=str(tmp_path)))
     assert result["changed"] and result["previous"]["spec"]["ingress"][0]["ports"][0]["port"] == 9090
     assert result["record"].startswith(str(tmp_path / "isolation"))
-    assert [m for m, *_ in api.writes()] == ["POST", "PUT"]
+    assert [m for m, *rest in api.writes()] == ["POST", "PUT"]
 
 
 def test_check_mode_sends_dry_runs_only(api, client):

@@ -39,24 +39,24 @@ def test_generate_value_keep_per_key_and_default_for_the_rest_of_selected_secret
 
 
 def test_naming_one_key_of_a_secret_keeps_its_other_keys():
-    items, _, _ = resolve([{"secret": "ai-secrets", "key": "openai-api-key", "value": "sk-new-from-vault"}],
-                          default_rule={"action": "generate", "length": 40, "alphabet": "hex"})
+    items, skipped, warnings = resolve([{"secret": "ai-secrets", "key": "openai-api-key", "value": "sk-new-from-vault"}],
+                                       default_rule={"action": "generate", "length": 40, "alphabet": "hex"})
     assert items[0]["keys"]["gemini-api-key"] == {"action": "keep", "external": False}
-    items, _, _ = resolve([{"secret": "ai-secrets", "key": "openai-api-key", "value": "sk-new-from-vault"}],
-                          selection=["all"])
+    items, skipped, warnings = resolve([{"secret": "ai-secrets", "key": "openai-api-key", "value": "sk-new-from-vault"}],
+                                       selection=["all"])
     assert items[0]["keys"]["gemini-api-key"]["action"] == "generate"
 
 
 def test_secret_wide_rule_applies_to_keys_without_their_own_rule():
-    items, _, _ = resolve([{"secret": "security-secrets", "alphabet": "hex", "length": 16},
-                           {"secret": "security-secrets", "key": "jwt-secret", "action": "keep"}])
+    items, skipped, warnings = resolve([{"secret": "security-secrets", "alphabet": "hex", "length": 16},
+                                        {"secret": "security-secrets", "key": "jwt-secret", "action": "keep"}])
     keys = items[0]["keys"]
     assert keys["jwt-secret"]["action"] == "keep"
     assert keys["api-key-encryption-key"] == {"action": "generate", "external": False, "length": 16, "alphabet": "hex"}
 
 
 def test_a_plan_may_add_a_key():
-    items, _, _ = resolve([{"secret": "ai-secrets", "key": "new-key", "length": 12}])
+    items, skipped, warnings = resolve([{"secret": "ai-secrets", "key": "new-key", "length": 12}])
     assert set(items[0]["keys"]) == {"openai-api-key", "gemini-api-key", "new-key"}
     assert items[0]["keys"]["new-key"]["action"] == "generate"
 
@@ -72,8 +72,8 @@ def test_generated_values_follow_alphabet_and_length(alphabet, length, pattern):
 
 
 def test_new_data_registers_values_and_keeps_kept_ones():
-    items, _, _ = resolve([{"secret": "ai-secrets", "key": "openai-api-key", "value": "sk-new-from-vault"},
-                           {"secret": "ai-secrets", "key": "gemini-api-key", "action": "keep"}])
+    items, skipped, warnings = resolve([{"secret": "ai-secrets", "key": "openai-api-key", "value": "sk-new-from-vault"},
+                                        {"secret": "ai-secrets", "key": "gemini-api-key", "action": "keep"}])
     no_log = set()
     data = rotation.new_data(items[0], no_log)
     assert data["gemini-api-key"] == SECRETS["ai-secrets"]["data"]["gemini-api-key"]
@@ -105,7 +105,7 @@ def test_service_account_tokens_and_helm_secrets_are_never_rotated(name, why):
 
 
 def test_all_rotates_opaque_secrets_only_with_the_default_rule():
-    items, skipped, _ = resolve(selection=["all"], default_rule={"length": 20, "alphabet": "alnum"})
+    items, skipped, warnings = resolve(selection=["all"], default_rule={"length": 20, "alphabet": "alnum"})
     assert [i["name"] for i in items] == ["ai-secrets", "security-secrets"]
     assert all(r == {"action": "generate", "external": False, "length": 20, "alphabet": "alnum"}
                for i in items for r in i["keys"].values())
@@ -114,7 +114,7 @@ def test_all_rotates_opaque_secrets_only_with_the_default_rule():
 
 
 def test_external_rotation_required_lists_everything_not_generated_locally():
-    items, _, _ = resolve([
+    items, skipped, warnings = resolve([
         {"secret": "ai-secrets", "key": "openai-api-key", "value": "sk-new-from-vault"},
         {"secret": "ai-secrets", "key": "gemini-api-key", "action": "keep"},
         {"secret": "security-secrets", "key": "jwt-secret", "external": True},

@@ -64,10 +64,10 @@ def test_memory_stays_flat_while_streaming():
     tracemalloc.start()
     for item in synthetic_pods(2000):
         summary.add(item)
-    small, _ = tracemalloc.get_traced_memory()
+    small, small_peak = tracemalloc.get_traced_memory()
     for item in synthetic_pods(10000):
         summary.add(item)
-    large, _ = tracemalloc.get_traced_memory()
+    large, large_peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     # ten times the pods: retained memory grows by far less than one pod object per pod
     assert large - small < 200_000, (small, large)

@@ -66,7 +66,7 @@ def test_end_to_end_bad_deploy_with_pagination_and_no_metrics_api(api):
     assert result["verdict_target"]["rollback_to"] == 1
 
     # pagination: 1200 pods in pages of 500 with continue tokens
-    pod_requests = [params for _, path, params in api.requests if path == f"{NS}/pods"]
+    pod_requests = [params for method, path, params in api.requests if path == f"{NS}/pods"]
     assert [p.get("continue") for p in pod_requests] == [None, "500", "1000"]
     assert all(p["limit"] == "500" for p in pod_requests)
     assert result["pods"]["total"] == 1200 and result["pods"]["ready"] == 1197
@@ -93,7 +93,7 @@ def test_end_to_end_bad_deploy_with_pagination_and_no_metrics_api(api):
     crash = by_pod["web-2-crash0"]
     assert crash["previous"] is True
     assert crash["error_lines"] == 2 and crash["lines"] == 3
-    log_requests = [params for _, path, params in api.requests if path.endswith("/web-2-crash0/log")]
+    log_requests = [params for method, path, params in api.requests if path.endswith("/web-2-crash0/log")]
     assert log_requests[0]["previous"] == "true"
     assert log_requests[0]["tailLines"] == "50" and log_requests[0]["limitBytes"] == "4096"
     assert by_pod["postgresql-0"]["error_lines"] == 0
@@ -105,8 +105,8 @@ def test_end_to_end_bad_deploy_with_pagination_and_no_metrics_api(api):
     assert result["extra_targets"][0]["ready"] == 1
     assert result["services"]["without_ready_endpoints"] == []
     # reads only, and no discovery
-    assert {method for method, _, _ in api.requests} == {"GET"}
-    assert not any(path in ("/api", "/apis") or path.startswith("/openapi") for _, path, _ in api.requests)
+    assert {method for method, path, params in api.requests} == {"GET"}
+    assert not any(path in ("/api", "/apis") or path.startswith("/openapi") for method, path, params in api.requests)
     assert "sekret-token" in module.no_log_values
     assert "sekret-token" not in repr(result)
 

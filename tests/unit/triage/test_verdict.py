@@ -237,5 +237,5 @@ def test_candidates_follow_precedence_order():
 def test_documentation_lists_the_rules_in_precedence_order():
     doc = triage_module.DOCUMENTATION
     found = re.findall(r"\d\. C\((\w+)\) \(action C\((\w+)\)", doc)
-    assert [v for v, _ in found] == [name for name, _ in verdict.PRECEDENCE] + ["unknown"]
-    assert {v: a for v, a in found} == verdict.ACTIONS
+    assert [v for v, action in found] == [name for name, rule in verdict.PRECEDENCE] + ["unknown"]
+    assert dict(found) == verdict.ACTIONS

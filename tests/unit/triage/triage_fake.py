@@ -7,11 +7,10 @@ import json
 
 import httpx
 
-NOW = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
-
-
 def ts(minutes_ago=0.0):
-    return (NOW - datetime.timedelta(minutes=minutes_ago)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """RFC 3339 time minutes_ago before now (now at the call: a fixture built late must not look old)."""
+    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    return (now - datetime.timedelta(minutes=minutes_ago)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def node(name, ready=True, pressure=(), unschedulable=False, cpu="4", memory="8Gi"):
@@ -74,7 +73,7 @@ def replicaset(name, deployment_name, revision, minutes_ago, image, change_cause
 
 
 def event(name, reason, minutes_ago, obj="Pod/x", message="m"):
-    kind, _, obj_name = obj.partition("/")
+    kind, sep, obj_name = obj.partition("/")
     return {"metadata": {"name": name}, "type": "Warning", "reason": reason, "lastTimestamp": ts(minutes_ago),
             "involvedObject": {"kind": kind, "name": obj_name}, "message": message, "count": 1}
 
@@ -111,11 +110,11 @@ class FakeApi:
             items = self.lists[path]
             selector = params.get("labelSelector")
             if selector:
-                key, _, value = selector.partition("=")
+                key, sep, value = selector.partition("=")
                 items = [i for i in items if (i["metadata"].get("labels") or {}).get(key) == value]
             field = params.get("fieldSelector")
             if field:
-                key, _, value = field.partition("=")
+                key, sep, value = field.partition("=")
                 items = [i for i in items if i.get(key) == value]
             start = int(params.get("continue") or 0)
             limit = int(params.get("limit") or len(items) or 1)
