@@ -13,7 +13,7 @@ description:
     pages twice. Without O(incident_id), the id is derived from the severity, the reason, the clusters and the
     UTC day, so an automatic re-run of the same incident on the same day finds the same id.
 version_added: 0.1.0
-author: mataresit engineers
+author: mataresit engineers (@mataresit)
 options:
   severity:
     description: Runbook severity.
@@ -44,9 +44,11 @@ options:
     type: path
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: In check mode the workspace is not created.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 """
 
@@ -87,9 +89,12 @@ from ansible_collections.mataresit.emergency.plugins.module_utils.incident impor
 from ansible_collections.mataresit.emergency.plugins.module_utils.module_runner import run
 
 
+DEFAULT_WORKSPACE_ROOT = os.path.join(os.environ.get("HOME", "/root"), ".mataresit-emergency", "incidents")
+
+
 def open_from_params(module):
     p = module.params
-    root = p["workspace_root"] or os.environ.get("MRE_INCIDENTS_DIR") or os.path.expanduser("~/.mataresit-emergency/incidents")
+    root = p["workspace_root"] or os.environ.get("MRE_INCIDENTS_DIR") or DEFAULT_WORKSPACE_ROOT
     changed, incident = open_incident(root, p["severity"], p["reason"], p["clusters"], p["incident_id"],
                                       p["environment"], p["alert_started_at"], module.check_mode)
     return dict(changed=changed, **incident)

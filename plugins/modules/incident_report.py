@@ -12,7 +12,7 @@ description:
     against the severity target (time to detect, act, mitigate, resolve), phase durations, the timeline, the
     actions taken and follow-ups.
 version_added: 0.1.0
-author: mataresit engineers
+author: mataresit engineers (@mataresit)
 options:
   incident_dir:
     description: The incident workspace (as returned by M(mataresit.emergency.incident)).
@@ -30,9 +30,11 @@ options:
     type: str
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: In check mode the report is rendered and returned but not written.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 """
 
