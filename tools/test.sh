@@ -26,7 +26,7 @@ run_pytest() {
 }
 
 run_lint() {
-  $BIN/ansible-lint --profile production --offline playbooks roles
+  $BIN/ansible-lint --profile production --offline playbooks roles extensions
 }
 
 sanity_venv() {
