@@ -3,65 +3,13 @@ local control plane and the OpenAPI-validating SaaS sandbox."""
 from __future__ import annotations
 
 import json
-import os
 import stat
-import subprocess
-import sys
-import time
 import uuid
-from pathlib import Path
 
 import httpx
 import pytest
 
-REPO = Path(__file__).resolve().parents[3]
-APP = "paperless-maverick"
-BAD = "paperless-maverick:v2-bad"
-
-
-@pytest.fixture
-def sandbox():
-    sys.path.insert(0, str(REPO))
-    from tests.sandbox.server import Sandbox
-
-    box = Sandbox().start()
-    yield box
-    box.stop()
-
-
-def run_playbook(cluster, sandbox, namespace, incident_id, incidents, *extra, playbook="playbooks/p0-outage.yml"):
-    settings = incidents / "sandbox.json"
-    settings.write_text(json.dumps(sandbox.settings()))
-    env = dict(os.environ, MRE_INCIDENTS_DIR=str(incidents), MRE_KUBECONFIG=cluster["kubeconfig"],
-               ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
-               PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
-    cmd = [str(Path(sys.executable).parent / "ansible-playbook"), playbook, "-i", "inventories/local",
-           "-e", 'reason="api 5xx after deploy"', "-e", f"incident_id={incident_id}",
-           "-e", f"emergency_namespace={namespace}", "-e", f"@{settings}", *extra]
-    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900, check=False)
-    return proc
-
-
-def deployment(k8s, ns):
-    return k8s.apps.read_namespaced_deployment(APP, ns)
-
-
-def break_app(k8s, ns):
-    k8s.apps.patch_namespaced_deployment(APP, ns, {
-        "metadata": {"annotations": {"kubernetes.io/change-cause": f"deploy {BAD}"}},
-        "spec": {"template": {"spec": {"containers": [{"name": APP, "image": BAD}]}}}})
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        pods = k8s.core.list_namespaced_pod(ns, label_selector=f"app={APP}").items
-        if any(p.status.container_statuses and p.status.container_statuses[0].state.waiting for p in pods):
-            return
-        time.sleep(0.5)
-    raise AssertionError("the bad image never crash-looped")
-
-
-def recap_changed(stdout):
-    line = [line for line in stdout.splitlines() if line.startswith("local ")][-1]
-    return int(line.split("changed=")[1].split()[0])
+from tests.integration.playbooks.helpers import BAD, break_app, deployment, recap_changed, run_playbook
 
 
 @pytest.fixture
