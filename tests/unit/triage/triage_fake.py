@@ -7,6 +7,7 @@ import json
 
 import httpx
 
+
 def ts(minutes_ago=0.0):
     """RFC 3339 time minutes_ago before now (now at the call: a fixture built late must not look old)."""
     now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
