@@ -78,7 +78,8 @@ def summarize_result(raw, censored):
         out["msg"] = str(raw["msg"])[:500]
     objects = raw.get("objects") or raw.get("changed_objects")
     if objects:
-        out["objects"] = objects[:50]
+        # a list of changed objects, or counts per kind (forensics)
+        out["objects"] = objects[:50] if isinstance(objects, list) else objects
     summary = {k: raw[k] for k in SUMMARY_KEYS if k in raw and raw[k] not in (None, "", [], {})}
     if summary:
         out["summary"] = summary
