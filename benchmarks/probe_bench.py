@@ -33,6 +33,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "tools"))
 sys.path.insert(0, str(REPO / ".collections"))
+sys.path.insert(0, str(REPO))
+
+from tests.sandbox.fixtures import self_signed  # noqa: E402
 
 PATHS = ("/health", "/health/live", "/health/ready", "/metrics")
 SAMPLES = 10
@@ -64,31 +67,6 @@ def health_probe_call(urls):
     return elapsed, result
 
 
-def _self_signed(tmp):
-    """A throwaway certificate for 127.0.0.1 (cert, key paths)."""
-    import datetime
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(hours=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-            .sign(key, hashes.SHA256()))
-    cert_path, key_path = Path(tmp) / "cert.pem", Path(tmp) / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return str(cert_path), str(key_path)
-
-
 @contextlib.contextmanager
 def own_health_server(tls=False):
     """tools/health_server.py's handler on a free loopback port (optionally behind TLS), reading the
@@ -113,7 +91,7 @@ def own_health_server(tls=False):
     with tempfile.TemporaryDirectory(prefix="probe-bench-") as tmp:
         if tls:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            context.load_cert_chain(*_self_signed(tmp))
+            context.load_cert_chain(*self_signed(tmp))
             server.socket = context.wrap_socket(server.socket, server_side=True)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         try:

@@ -132,8 +132,8 @@ def assert_clean(outputs, *secrets):
         assert secret and secret not in text, "a secret value appears in the module output"
 
 
-def _self_signed(tmp_path):
-    """A throwaway CA-less certificate for 127.0.0.1 (cert path, key path)."""
+def self_signed(tmp_path, stem="tls"):
+    """A throwaway self-signed certificate for 127.0.0.1 (cert path, key path) in tmp_path."""
     import datetime
     import ipaddress
 
@@ -151,7 +151,7 @@ def _self_signed(tmp_path):
             .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
             .sign(key, hashes.SHA256()))
-    cert_path, key_path = tmp_path / "smtp.crt", tmp_path / "smtp.key"
+    cert_path, key_path = Path(tmp_path) / f"{stem}.crt", Path(tmp_path) / f"{stem}.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                            serialization.NoEncryption()))
@@ -165,7 +165,7 @@ def smtp_starttls_server(tmp_path):
 
     from aiosmtpd.controller import Controller
 
-    cert_path, key_path = _self_signed(tmp_path)
+    cert_path, key_path = self_signed(tmp_path, "smtp")
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert_path, key_path)
     inbox = _Inbox()

@@ -17,6 +17,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from tests.sandbox.fixtures import self_signed
+
 SYSTEM_NAMESPACE = "mataresit-system"
 HEALTH_SERVICE = {"namespace": SYSTEM_NAMESPACE, "name": "health-server", "port": 80}
 
@@ -110,26 +112,9 @@ def slow_server():
 @pytest.fixture
 def tls_server(tmp_path):
     """A local https endpoint with a self-signed certificate nobody trusts."""
-    import datetime
-    import ipaddress
     import ssl
 
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(hours=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-            .sign(key, hashes.SHA256()))
-    (tmp_path / "c.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (tmp_path / "k.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                       serialization.NoEncryption()))
+    cert_path, key_path = self_signed(tmp_path)
 
     class Ok(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -147,7 +132,7 @@ def tls_server(tmp_path):
     server.daemon_threads = True
     server.handle_error = lambda request, address: None  # the refused handshakes are the point
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(tmp_path / "c.pem", tmp_path / "k.pem")
+    context.load_cert_chain(cert_path, key_path)
     server.socket = context.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"https://127.0.0.1:{server.server_address[1]}/health"
@@ -228,7 +213,7 @@ def test_untrusted_certificate_is_a_tls_error_unless_verification_is_off(run_mod
 def test_mixed_targets_name_each_failure(run_module, health, slow_server):
     refused = f"http://127.0.0.1:{closed_port()}/health"
     result = run_module("health_probe", {"targets": [
-        {"name": "app", "url": f"{health}/health/live"},
+        {"name": "app", "url": f"{health}/control/ping"},  # always 200, whatever the cluster runs
         {"name": "down", "url": refused, "retries": 0},
         {"name": "hung", "url": slow_server[0], "timeout": 0.3},
         {"name": "missing", "url": f"{health}/nope"},
