@@ -202,34 +202,44 @@ def test_security_breach_check_mode_changes_nothing(k8s, cluster, sandbox, names
 # -- database connectivity loss ---------------------------------------------------------------------------
 
 @pytest.fixture
-def database_down(k8s, cluster, namespace):
-    """The workload with its PostgreSQL in a database namespace of this test, whose pod is stuck broken.
+def database(k8s, cluster, namespace):
+    """Deploy the workload with its PostgreSQL in a database namespace of this test and break that database.
 
-    A bad image crash-loops the pod; the image is then put right in the StatefulSet, but a StatefulSet does not
-    replace a pod that never became Ready (the runbook's "database pod issues"): only deleting it does.
+    `database(fixed=True)`: a bad image crash-loops the pod, then the image is put right in the StatefulSet,
+    but a StatefulSet does not replace a pod that never became Ready (the runbook's "database pod issues"):
+    only deleting it does. `database(fixed=False)`: the StatefulSet keeps the bad image.
     """
     if not cluster.get("local"):
         pytest.skip("the playbooks' health targets are the local cluster's health server")
     import workload as workload_tool
 
     db_namespace = f"{namespace}-db"
-    deployed = workload_tool.deploy(cluster["kubeconfig"], namespace=namespace, db_namespace=db_namespace)
 
     def image(tag):
         return {"spec": {"template": {"spec": {"containers": [{"name": "postgresql", "image": tag}]}}}}
 
-    k8s.apps.patch_namespaced_stateful_set("postgresql", db_namespace, image("postgres:15.8-bad"))
-    deadline = time.monotonic() + 60
-    while not any(p.spec.containers[0].image.endswith("-bad") and p.status.container_statuses
-                  for p in k8s.core.list_namespaced_pod(db_namespace).items):
-        assert time.monotonic() < deadline, "the bad database image never crash-looped"
-        time.sleep(0.5)
-    k8s.apps.patch_namespaced_stateful_set("postgresql", db_namespace, image("postgres:15.8"))
-    yield dict(deployed, db_namespace=db_namespace)
+    def _break(fixed=True):
+        deployed = workload_tool.deploy(cluster["kubeconfig"], namespace=namespace, db_namespace=db_namespace)
+        k8s.apps.patch_namespaced_stateful_set("postgresql", db_namespace, image("postgres:15.8-bad"))
+        deadline = time.monotonic() + 60
+        while not any(p.spec.containers[0].image.endswith("-bad") and p.status.container_statuses
+                      for p in k8s.core.list_namespaced_pod(db_namespace).items):
+            assert time.monotonic() < deadline, "the bad database image never crash-looped"
+            time.sleep(0.5)
+        if fixed:
+            k8s.apps.patch_namespaced_stateful_set("postgresql", db_namespace, image("postgres:15.8"))
+        return dict(deployed, db_namespace=db_namespace)
+
+    yield _break
     try:
         k8s.core.delete_namespace(db_namespace, propagation_policy="Background", grace_period_seconds=0)
     except Exception:  # noqa: BLE001 - cleanup best effort
         pass
+
+
+@pytest.fixture
+def database_down(database):
+    return database(fixed=True)
 
 
 def db_pod(k8s, db_namespace):
@@ -316,3 +326,20 @@ def test_p0_database_check_mode_changes_nothing(k8s, cluster, sandbox, namespace
     assert db_pod(k8s, db_namespace).metadata.uid == broken.metadata.uid
     assert db_health(cluster, db_namespace) == 503
     assert sandbox.writes() == []
+
+
+def test_p0_database_escalates_when_recycling_does_not_bring_the_database_back(
+        k8s, cluster, sandbox, namespace, database, tmp_path):
+    db_namespace = database(fixed=False)["db_namespace"]
+    broken = db_pod(k8s, db_namespace)
+    proc = run_playbook(cluster, sandbox, namespace, "db-escalate", tmp_path,
+                        "-e", f"emergency_database_namespace={db_namespace}", "-e", "database_outage_wait_timeout=5",
+                        playbook=DATABASE, reason="database timeouts")
+    assert proc.returncode != 0
+    (failure,) = [line for line in proc.stdout.splitlines() if line.startswith("fatal:") and "escalate" in line]
+    assert "not ready: postgresql-0 (CrashLoopBackOff)" in failure and "Traceback" not in proc.stdout + proc.stderr
+    # The pod was recycled (and recorded) before the escalation; the page went out, nothing was resolved.
+    assert db_pod(k8s, db_namespace).metadata.uid != broken.metadata.uid
+    assert list((tmp_path / "db-escalate").rglob("*postgresql*.json"))
+    events = [w["json"]["event_action"] for w in sandbox.accepted_writes() if w["service"] == "pagerduty-events"]
+    assert events == ["trigger"]
