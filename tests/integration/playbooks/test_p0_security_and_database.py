@@ -153,6 +153,12 @@ def test_security_breach_captures_isolates_notifies_contains_and_restores(
     assert len(sandbox.accepted_writes()) == before and len(smtp_server.messages) == 1
     assert secret_values(k8s, namespace, names) == rotated
 
+    # A mistyped incident id restores nothing: the isolation stays.
+    typo = run_playbook(cluster, sandbox, namespace, incident_id + "x", incidents, playbook=RESTORE,
+                        reason="credential leak")
+    assert typo.returncode != 0 and "holds no recorded replica counts" in typo.stdout
+    assert k8s.networking.read_namespaced_network_policy(ISOLATION, namespace)
+
     # Restore: isolation lifted (only it), replica counts and, on request, the secret values back.
     restore = run_playbook(cluster, sandbox, namespace, incident_id, incidents, *vault_args,
                            "-e", "restore_secrets=true", playbook=RESTORE, reason="credential leak")
@@ -165,6 +171,9 @@ def test_security_breach_captures_isolates_notifies_contains_and_restores(
         assert dep.spec.replicas == count and dep.status.ready_replicas == count
     assert secret_values(k8s, namespace, names) == original
     assert_no_secret([restore.stdout, restore.stderr, (workspace / "timeline.jsonl").read_text()], values)
+    restored_again = run_playbook(cluster, sandbox, namespace, incident_id, incidents, *vault_args,
+                                  "-e", "restore_secrets=true", playbook=RESTORE, reason="credential leak")
+    assert restored_again.returncode == 0 and recap_changed(restored_again.stdout) == 0, restored_again.stdout[-3000:]
 
 
 def test_security_breach_without_backup_key_fails_before_anything_changes(
