@@ -18,7 +18,8 @@ PERFORMANCE = "playbooks/p1-performance.yml"
 REVERT = "playbooks/revert-changes.yml"
 # 260 jobs at 50 a worker: ceil(5.2) = 6 workers, within the default bounds [2, 10].
 BACKLOG_VARS = ["-e", "queue_backlog_jobs_per_worker=50", "-e", "queue_backlog_drain_delay=1",
-                "-e", "queue_backlog_drain_retries=300", "-e", "queue_backlog_increase_resources=true"]
+                "-e", "queue_backlog_drain_retries=300", "-e", "queue_backlog_increase_resources=true",
+                "-e", "queue_backlog_restart=true"]
 # Any measured p95 is above 0.001 ms: every endpoint counts as slow.
 SLOW_VARS = ["-e", "performance_degradation_max_latency_ms=0.001"]
 
@@ -92,8 +93,9 @@ def test_queue_backlog_sizes_workers_from_depth_and_rerun_changes_nothing(k8s, c
                             playbook=BACKLOG, reason="EmbeddingQueueDepthCritical")
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
 
-    # Workers sized from the depth, with the runbook's resources, fully available; the app untouched.
+    # Workers restarted, sized from the depth, with the runbook's resources, fully available; the app untouched.
     workers = deployment(k8s, namespace, WORKERS)
+    assert "kubectl.kubernetes.io/restartedAt" in workers.spec.template.metadata.annotations
     assert workers.spec.replicas == workers.status.available_replicas == workers.status.updated_replicas == 6
     resources = worker_resources(workers)
     assert (resources.requests["cpu"], resources.requests["memory"]) == ("500m", "1Gi")
