@@ -3,6 +3,7 @@ the OpenAPI-validating SaaS sandbox and a local SMTP server."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import secrets
 import stat
@@ -105,9 +106,15 @@ def test_security_breach_captures_isolates_notifies_contains_and_restores(
     bundles = list((workspace / "evidence" / "local").glob(f"forensics-{namespace}-*.tar.gz"))
     assert len(bundles) == 1 and stat.S_IMODE(bundles[0].stat().st_mode) == 0o600
     with tarfile.open(bundles[0]) as tar:
-        members = tar.getnames()
-        manifest = json.load(tar.extractfile(next(m for m in members if m.endswith("manifest.json"))))
-    assert manifest and any("events" in m for m in members)
+        contents = {m.name.split("/", 1)[1]: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
+    manifest = json.loads(contents.pop("manifest.json"))
+    assert {f["path"]: f["sha256"] for f in manifest["files"]} == {
+        path: hashlib.sha256(data).hexdigest() for path, data in contents.items()}
+    assert "events.yaml" in contents and WORKER_POLICY.encode() in contents["objects/networkpolicies.yaml"]
+    # Captured before the isolation existed, and with secret metadata only.
+    assert ISOLATION.encode() not in contents["objects/networkpolicies.yaml"]
+    assert_no_secret([data.decode(errors="replace") for data in contents.values()],
+                     [v for kv in original.values() for v in kv.values()])
     acted = [e["action"].rsplit(".", 1)[-1] for e in timeline(workspace) if e["status"] == "changed"]
     order = [a for a in acted if a in ("forensics", "isolation", "secret_rotation", "scale")]
     assert order[:3] == ["forensics", "isolation", "secret_rotation"] and "scale" in order, acted
