@@ -214,9 +214,9 @@ def register_service(client: K8sClient, address: str, port: int = 80) -> None:
     The service proxy only forwards to endpoints that are pods (a selector-less Service with
     hand-made Endpoints answers "no endpoints available"), so the Service selects a hostNetwork
     pod that kwok places on a node: its pod IP is the node IP (`address`), where this server listens.
-    Idempotent; also converts the earlier selector-less Service of a running cluster.
+    Idempotent.
     """
-    from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConflictError, NotFoundError
+    from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConflictError
 
     base = f"/api/v1/namespaces/{SYSTEM_NAMESPACE}"
     labels = {"app": "health-server"}
@@ -235,13 +235,6 @@ def register_service(client: K8sClient, address: str, port: int = 80) -> None:
         try:
             client.create(path, body)
         except ConflictError:
-            pass
-    service = client.get(f"{base}/services/health-server")
-    if not service["spec"].get("selector"):
-        client.patch(f"{base}/services/health-server", {"spec": {"selector": labels}})
-        try:  # the hand-made Endpoints; the endpoints controller writes the real one
-            client.delete(f"{base}/endpoints/health-server")
-        except NotFoundError:
             pass
     deadline = time.monotonic() + 60  # until the pod is Ready and the proxy has an endpoint
     while time.monotonic() < deadline:
