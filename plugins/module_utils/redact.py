@@ -13,11 +13,32 @@ SECRET_TEXT = [
 ]
 
 
+MIN_SECRET_LEN = 4  # shorter "secrets" would mask ordinary words everywhere
+
+
+def mask_known(value, secrets):
+    """A copy of value (str / dict / list, keys too) with every known secret value replaced by MASK."""
+    secrets = sorted({str(s) for s in secrets if s and len(str(s)) >= MIN_SECRET_LEN}, key=len, reverse=True)
+    if not secrets:
+        return value
+
+    def walk(item):
+        if isinstance(item, str):
+            for secret in secrets:
+                item = item.replace(secret, MASK)
+            return item
+        if isinstance(item, dict):
+            return {walk(k): walk(v) for k, v in item.items()}
+        if isinstance(item, (list, tuple)):
+            return [walk(v) for v in item]
+        return item
+
+    return walk(value)
+
+
 def redact_text(text, known=()):
     """Mask known secret values and secret-looking substrings (tokens, webhook URLs, URL credentials)."""
-    for value in known:
-        if value and len(str(value)) >= 4:
-            text = text.replace(str(value), MASK)
+    text = mask_known(text, known)
     for pattern, replacement in SECRET_TEXT:
         text = pattern.sub(replacement, text)
     return text

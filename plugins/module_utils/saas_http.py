@@ -30,13 +30,14 @@ except ImportError:  # pragma: no cover - not POSIX: pacing stays per run
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.deps import optional_import
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ApiError, UnreachableError
+from ansible_collections.mataresit.emergency.plugins.module_utils.redact import MASK as REDACTED
+from ansible_collections.mataresit.emergency.plugins.module_utils.redact import MIN_SECRET_LEN
+from ansible_collections.mataresit.emergency.plugins.module_utils.redact import mask_known as redact
 
 httpx = optional_import("httpx")
 
-REDACTED = "********"
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 RATE_LIMIT_STATUSES = frozenset({420, 429})
-MIN_SECRET_LEN = 4  # shorter "secrets" would mask ordinary words everywhere
 
 
 @dataclass
@@ -126,27 +127,6 @@ def provider_message(response):
         parts.append(text)
     message = "; ".join(dict.fromkeys(p for p in parts if p))
     return " ".join(message.split())[:400]
-
-
-def redact(value, secrets):
-    """A copy of value (str / dict / list) with every secret replaced by ********."""
-    secrets = sorted({s for s in secrets if s and len(s) >= MIN_SECRET_LEN}, key=len, reverse=True)
-    if not secrets:
-        return value
-
-    def _walk(item):
-        if isinstance(item, str):
-            for secret in secrets:
-                if secret in item:
-                    item = item.replace(secret, REDACTED)
-            return item
-        if isinstance(item, dict):
-            return {_walk(k): _walk(v) for k, v in item.items()}
-        if isinstance(item, (list, tuple)):
-            return [_walk(v) for v in item]
-        return item
-
-    return _walk(value)
 
 
 def secret_url_parts(url):
