@@ -93,7 +93,7 @@ def build(with_kubectl: bool = False) -> Path:
     missing = [n for n in wanted if not (out / n).exists()]
     if not missing:
         return out
-    _log(f"building {', '.join(missing)} into {out} (first run only; 15-40 min on 2 cores)")
+    _log(f"building {', '.join(missing)} into {out} (first run only; about 10 minutes on 2 cores)")
     work = cache_root() / "build" / out.name
     tmp_out = work / "out"
     tmp_out.mkdir(parents=True, exist_ok=True)
