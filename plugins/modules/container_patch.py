@@ -14,9 +14,9 @@ description:
   - With O(incident_dir) the replaced values are recorded, and O(state=revert) puts back the values the
     container had before the first patch recorded there.
   - Compares before it acts; with nothing to change it sends no patch, so no new rollout starts.
-version_added: 1.0.0
+version_added: 0.1.0
 author:
-  - Mataresit Platform Team (@mataresit)
+  - mataresit engineers (@mataresit)
 extends_documentation_fragment:
   - mataresit.emergency.k8s_auth
   - mataresit.emergency.k8s_auth.WAIT

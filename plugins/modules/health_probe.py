@@ -22,7 +22,7 @@ description:
     jittered exponential backoff; nothing else is retried, so a 503 or a slow answer counts as it is.
   - The module only reads, so it reports C(changed=false) and probes in check mode too.
   - Per-target options fall back to the module-level option of the same name.
-version_added: 1.0.0
+version_added: 0.1.0
 author:
   - mataresit engineers (@mataresit)
 options:

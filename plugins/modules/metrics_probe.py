@@ -14,7 +14,7 @@ description:
   - Returns the samples named in O(names) with their labels and values, and a breach for every sample
     outside O(thresholds).
   - The module only reads, so it reports C(changed=false) and reads in check mode too.
-version_added: 1.0.0
+version_added: 0.1.0
 author:
   - mataresit engineers (@mataresit)
 options:

@@ -16,9 +16,9 @@ description:
     never deleted by mistake.
   - Replaces C(kubectl delete pod -l app=postgresql) with C(kubectl wait --for=condition=ready), and
     C(kubectl delete pods -l app=paperless-maverick --field-selector=status.phase!=Running).
-version_added: 1.0.0
+version_added: 0.1.0
 author:
-  - Mataresit Platform Team (@mataresit)
+  - mataresit engineers (@mataresit)
 extends_documentation_fragment:
   - mataresit.emergency.k8s_auth
   - mataresit.emergency.k8s_auth.WAIT

@@ -15,9 +15,9 @@ description:
   - O(action=status) waits until the rollout is complete (observed generation, updated, ready and available
     replicas, no old replicas left) and fails with the controller's reason on C(ProgressDeadlineExceeded).
   - O(action=history) returns the revisions, newest first, with images and change-cause.
-version_added: 1.0.0
+version_added: 0.1.0
 author:
-  - Mataresit Platform Team (@mataresit)
+  - mataresit engineers (@mataresit)
 extends_documentation_fragment:
   - mataresit.emergency.k8s_auth
   - mataresit.emergency.k8s_auth.WAIT

@@ -13,9 +13,9 @@ description:
     O(state=restore) can put back the count the workload had before the incident's first change.
   - O(state=drain_cycle) is the runbook's connection-pool drain (scale to 2, wait 60 s, scale back). It scales to
     O(drain_replicas), holds for O(drain_seconds), and restores the count it found, whatever that was.
-version_added: 1.0.0
+version_added: 0.1.0
 author:
-  - Mataresit Platform Team (@mataresit)
+  - mataresit engineers (@mataresit)
 extends_documentation_fragment:
   - mataresit.emergency.k8s_auth
   - mataresit.emergency.k8s_auth.WAIT

@@ -6,7 +6,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: triage
 short_description: Assess a namespace and the cluster in one call and name the likely cause of an outage
-version_added: "1.0.0"
+version_added: 0.1.0
 description:
   - Replaces the runbook's assessment commands (C(kubectl get nodes/pods/services), C(rollout history),
     C(logs --tail), C(top nodes/pods), C(describe nodes), C(get events), C(grep -i error)) with one read-only call.
