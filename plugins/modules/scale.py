@@ -137,6 +137,14 @@ bounded:
   returned: success
   type: bool
   sample: false
+autoscaler:
+  description:
+    - The HorizontalPodAutoscaler that manages the workload (C(name), C(min_replicas), C(max_replicas)), or null.
+    - A count outside its range comes with a warning, since the autoscaler will move it back (as it would after
+      the runbook's C(kubectl scale)).
+  returned: success
+  type: dict
+  sample: {"name": "paperless-maverick-hpa", "min_replicas": 3, "max_replicas": 10}
 drain_replicas:
   description: The drained count.
   returned: state is drain_cycle

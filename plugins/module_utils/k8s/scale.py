@@ -58,6 +58,26 @@ def read_scale(client, kind, namespace, name):
         raise
 
 
+def autoscaler_for(client, kind, namespace, name):
+    """The HorizontalPodAutoscaler that manages this workload, as {name, min_replicas, max_replicas}, or None."""
+    hpas = client.get_or_none(resources.path("HorizontalPodAutoscaler", namespace)) or {}
+    for hpa in hpas.get("items") or []:
+        ref = (hpa.get("spec") or {}).get("scaleTargetRef") or {}
+        if ref.get("kind") == kind and ref.get("name") == name:
+            return {"name": hpa["metadata"]["name"], "min_replicas": hpa["spec"].get("minReplicas", 1),
+                    "max_replicas": hpa["spec"]["maxReplicas"]}
+    return None
+
+
+def autoscaler_warning(autoscaler, kind, namespace, name, target):
+    """Why a count outside the HPA's range will not stay (None when it will)."""
+    if autoscaler is None or autoscaler["min_replicas"] <= target <= autoscaler["max_replicas"]:
+        return None
+    return (f"HorizontalPodAutoscaler {namespace}/{autoscaler['name']} keeps {kind.lower()} {name} between "
+            f"{autoscaler['min_replicas']} and {autoscaler['max_replicas']} replicas and will move {target} back "
+            "into that range; change the autoscaler's bounds for the incident if the count must hold")
+
+
 def set_replicas(client, kind, namespace, name, replicas, dry_run=False):
     return client.patch(resources.path(kind, namespace, name, "scale"), {"spec": {"replicas": replicas}},
                         patch_type="merge", dry_run=dry_run)
@@ -136,11 +156,15 @@ class _Scaler:
 
     def run(self):
         p = self.p
-        scale = read_scale(self.client, self.kind, self.ns, self.name)
+        scale, autoscaler = self.client.parallel([
+            lambda: read_scale(self.client, self.kind, self.ns, self.name),
+            lambda: autoscaler_for(self.client, self.kind, self.ns, self.name),
+        ])
         current = (scale.get("spec") or {}).get("replicas", 0)
         result = {"changed": False, "kind": self.kind, "namespace": self.ns, "name": self.name,
                   "previous_replicas": current, "replicas": current, "bounded": False, "elapsed": 0,
-                  "backup_path": None}
+                  "backup_path": None, "autoscaler": autoscaler}
+        self.autoscaler = autoscaler
         state = p["state"]
         if state == "present":
             if p["replicas"] is None:
@@ -157,6 +181,7 @@ class _Scaler:
         else:
             return self.drain_cycle(current, result)
         result.update(replicas=target, changed=target != current)
+        self._warn_autoscaler(result, target)
         if self.module._diff:
             result["diff"] = {"before": {"replicas": current}, "after": {"replicas": target}}
         try:
@@ -166,12 +191,18 @@ class _Scaler:
             raise
         return result
 
+    def _warn_autoscaler(self, result, target):
+        warning = autoscaler_warning(self.autoscaler, self.kind, self.ns, self.name, target)
+        if warning and target != result["previous_replicas"]:
+            result["warnings"] = [warning]
+
     def drain_cycle(self, original, result):
         """Scale to drain_replicas, hold drain_seconds, then back to the count found (the runbook's 2 -> 60 s -> 4)."""
         p = self.p
         drain = p["drain_replicas"]
         steps = [{"replicas": drain}, {"sleep": p["drain_seconds"]}, {"replicas": original}]
         result.update(changed=drain != original, drain_replicas=drain, steps=steps)
+        self._warn_autoscaler(result, drain)
         if self.module._diff:
             result["diff"] = {"before": {"replicas": original},
                               "after": {"replicas": original, "drained_to": drain}}

@@ -125,6 +125,24 @@ def test_scale_relative_check_mode(api, tmp_path):
     assert api.objects[SCALE]["spec"]["replicas"] == 3 and not list(tmp_path.iterdir())
 
 
+def test_scale_warns_when_an_autoscaler_will_undo_the_count(api):
+    api.add(SCALE, {"kind": "Scale", "spec": {"replicas": 3}})
+    api.add("/apis/autoscaling/v2/namespaces/ns/horizontalpodautoscalers/app-hpa", {
+        "metadata": {"name": "app-hpa"},
+        "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "app"}, "minReplicas": 3, "maxReplicas": 10}})
+    result = operate(api, scale.run, **scale_params(replicas="1"))
+    assert result["autoscaler"] == {"name": "app-hpa", "min_replicas": 3, "max_replicas": 10}
+    assert "ns/app-hpa keeps deployment app between 3 and 10" in result["warnings"][0]
+    result = operate(api, scale.run, **scale_params(replicas="6"))
+    assert "warnings" not in result and api.objects[SCALE]["spec"]["replicas"] == 6
+
+
+def test_scale_without_an_autoscaler_says_so(api):
+    api.add(SCALE, {"kind": "Scale", "spec": {"replicas": 3}})
+    result = operate(api, scale.run, **scale_params(replicas="2"))
+    assert result["autoscaler"] is None and "warnings" not in result
+
+
 def test_pod_recycle_needs_a_filter(api):
     params = {"namespace": "ns", "label_selector": None, "not_running": False, "phases": None, "not_ready": False,
               "max_concurrent": 0, "incident_dir": None}
