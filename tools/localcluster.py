@@ -243,9 +243,12 @@ def _kwok_config(path: Path, pki: Path) -> None:
         "generic": ["INFO  started"],
     }
     for name, content in lines.items():
-        # CRI log format, as a kubelet stores container logs.
+        # CRI log format, as a kubelet stores container logs, stamped just before this start so that
+        # `logs --since=1h` (the runbook's forensics window) finds them.
+        start = time.time() - len(content)
         (logs_dir / f"{name}.log").write_text("".join(
-            f"2026-01-01T00:00:0{i}.000000000Z stdout F {line}\n" for i, line in enumerate(content)))
+            f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(start + i))}.000000000Z stdout F {line}\n"
+            for i, line in enumerate(content)))
     options = {
         "apiVersion": "config.kwok.x-k8s.io/v1alpha1", "kind": "KwokConfiguration",
         "options": {"cidr": POD_CIDR, "nodeIP": NS_IP, "nodePort": 10250, "serverAddress": "0.0.0.0:10250",
