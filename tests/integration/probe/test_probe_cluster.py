@@ -157,7 +157,9 @@ def test_healthy_app_then_bad_image_then_healed(run_module, k8s, namespace, work
 
     good_image = k8s.apps.read_namespaced_deployment("paperless-maverick", namespace).spec.template.spec.containers[0].image
     set_image(k8s, namespace, "paperless-maverick:v2-bad")
-    sick = probe_until(run_module, args, lambda r: not r["healthy"])
+    # Wait for a run whose samples all came after the change (a run that straddles it sees 200 and 503).
+    sick = probe_until(run_module, args, lambda r: not r["healthy"] and all(
+        t["status_codes"] == [503] for t in r["targets"] if t["name"] == "/health"))
     by_name = {r["name"]: r for r in sick["targets"]}
     assert sick["healthy"] is False and set(sick["unhealthy"]) >= {"/health", "/health/ready"}
     assert by_name["/health"]["error"] == "unexpected_status" and by_name["/health"]["status_codes"] == [503]
