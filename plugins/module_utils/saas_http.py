@@ -30,7 +30,6 @@ except ImportError:  # pragma: no cover - not POSIX: pacing stays per run
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.deps import optional_import
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ApiError, UnreachableError
-from ansible_collections.mataresit.emergency.plugins.module_utils.redact import MASK as REDACTED
 from ansible_collections.mataresit.emergency.plugins.module_utils.redact import MIN_SECRET_LEN
 from ansible_collections.mataresit.emergency.plugins.module_utils.redact import mask_known as redact
 

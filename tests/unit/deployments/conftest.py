@@ -13,4 +13,3 @@ from deployments_fake import FakeApi  # noqa: E402
 @pytest.fixture
 def api():
     return FakeApi()
-

@@ -8,7 +8,7 @@ import pytest
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError
 from ansible_collections.mataresit.emergency.plugins.module_utils.notify import common, mail, pagerduty, slack, statuspage
-from ansible_collections.mataresit.emergency.plugins.module_utils.saas_http import REDACTED
+from ansible_collections.mataresit.emergency.plugins.module_utils.redact import MASK as REDACTED
 
 from .conftest import Recorder
 

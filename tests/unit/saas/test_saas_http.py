@@ -9,8 +9,9 @@ import httpx
 import pytest
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ApiError, UnreachableError
+from ansible_collections.mataresit.emergency.plugins.module_utils.redact import MASK as REDACTED
 from ansible_collections.mataresit.emergency.plugins.module_utils.saas_http import (
-    REDACTED, RetryPolicy, SaasClient, parse_retry_after, provider_message, redact, retry_delay,
+    RetryPolicy, SaasClient, parse_retry_after, provider_message, redact, retry_delay,
 )
 
 from .conftest import FakeModule, Recorder

@@ -13,4 +13,3 @@ from triage_fake import FakeApi  # noqa: E402
 @pytest.fixture
 def api():
     return FakeApi()
-
