@@ -84,7 +84,7 @@ def main() -> int:
     kubectl_like_pods(client)
     print(f"  GET /health -> {health(health_url)}")
 
-    banner("Running: ansible-playbook playbooks/p0-outage.yml -i inventories/local -e reason='api 5xx'")
+    banner("Running: ansible-playbook playbooks/p0-outage.yml -i inventories/local -e 'reason=\"api 5xx after deploy\"'")
     incidents = REPO / "run" / "incidents"
     env = dict(os.environ, MRE_INCIDENTS_DIR=str(incidents), MRE_KUBECONFIG=kubeconfig,
                ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), PATH=f"{REPO / '.venv' / 'bin'}:{os.environ['PATH']}")
