@@ -16,16 +16,19 @@ BAD = "paperless-maverick:v2-bad"
 
 
 def run_playbook(cluster, sandbox, namespace, incident_id, incidents, *extra, playbook="playbooks/p0-outage.yml",
-                 reason="api 5xx after deploy"):
-    """ansible-playbook with the local inventory, a per-test namespace and incident workspace root."""
+                 reason="api 5xx after deploy", inventories=("inventories/local",)):
+    """ansible-playbook with the local inventory, a per-test namespace (None: the inventory's) and incident
+    workspace root."""
     settings = incidents / "sandbox.json"
     settings.write_text(json.dumps(sandbox.settings()))
     env = dict(os.environ, MRE_INCIDENTS_DIR=str(incidents), MRE_KUBECONFIG=cluster["kubeconfig"],
                ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
                PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
-    cmd = [str(Path(sys.executable).parent / "ansible-playbook"), playbook, "-i", "inventories/local",
-           "-e", f'reason="{reason}"', "-e", f"incident_id={incident_id}",
-           "-e", f"emergency_namespace={namespace}", "-e", f"@{settings}", *extra]
+    cmd = [str(Path(sys.executable).parent / "ansible-playbook"), playbook,
+           *[arg for inventory in inventories for arg in ("-i", str(inventory))],
+           "-e", f'reason="{reason}"', "-e", f"incident_id={incident_id}", "-e", f"@{settings}", *extra]
+    if namespace is not None:
+        cmd += ["-e", f"emergency_namespace={namespace}"]
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900, check=False)
     return proc
 

@@ -52,7 +52,7 @@ def test_p0_outage_rolls_back_pages_once_and_writes_the_report(k8s, cluster, san
     timeline = [json.loads(line) for line in (workspace / "timeline.jsonl").read_text().splitlines()]
     rollback = [e for e in timeline if e["action"].endswith("rollout") and e["status"] == "changed"]
     assert rollback and rollback[0]["phase"] == "recover"
-    backups = list((workspace / "rollout").glob("*.json"))
+    backups = list((workspace / "clusters" / "local" / "rollout").glob("*.json"))
     assert backups and json.loads(backups[0].read_text())
     for path in [workspace / "postmortem.md", workspace / "timeline.jsonl", *backups]:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600

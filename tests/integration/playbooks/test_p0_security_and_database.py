@@ -130,7 +130,7 @@ def test_security_breach_captures_isolates_notifies_contains_and_restores(
     for name in names:
         for item, value in original[name].items():
             assert rotated[name][item] != value, f"{name}/{item} was not rotated"
-    backups = list((workspace / "secrets").glob("backup-*.json"))
+    backups = list((workspace / "clusters" / "local" / "secrets").glob("backup-*.json"))
     assert backups and all(stat.S_IMODE(b.stat().st_mode) == 0o600 for b in backups)
 
     # Minimum viable service.
@@ -210,7 +210,7 @@ def test_security_breach_check_mode_changes_nothing(k8s, cluster, sandbox, names
             for s in k8s.core.list_namespaced_secret(namespace).items} == secrets_before
     assert {name: deployment(k8s, namespace, name).metadata.generation for name in (APP, WORKERS)} == generations
     workspace = tmp_path / "sb-check"
-    assert not list(workspace.glob("evidence/**/*.tar.gz")) and not list(workspace.glob("secrets/*"))
+    assert not list(workspace.glob("evidence/**/*.tar.gz")) and not list(workspace.glob("clusters/local/secrets/*"))
     assert sandbox.writes() == []
     assert key not in proc.stdout + proc.stderr
 

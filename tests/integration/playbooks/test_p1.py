@@ -104,7 +104,8 @@ def test_queue_backlog_sizes_workers_from_depth_and_rerun_changes_nothing(k8s, c
 
     # The count and the resources it replaced are recorded, privately, for the revert.
     workspace = tmp_path / incident_id
-    records = list((workspace / "scale").glob("*.json")) + list((workspace / "container_patch").glob("*.json"))
+    cluster_dir = workspace / "clusters" / "local"
+    records = list((cluster_dir / "scale").glob("*.json")) + list((cluster_dir / "container_patch").glob("*.json"))
     assert len(records) == 2 and all(stat.S_IMODE(r.stat().st_mode) == 0o600 for r in records)
     record = json.loads(records[0].read_text())
     assert (record["name"], record["original_replicas"], record["replicas"]) == (WORKERS, 3, 6)
@@ -177,7 +178,8 @@ def test_performance_mitigates_and_revert_restores(k8s, cluster, sandbox, namesp
     assert (events, statuspage, slack) == (["trigger", "resolve"], ["investigating", "resolved"], 2)
     assert not sandbox.rejected()
     workspace = tmp_path / incident_id
-    assert list((workspace / "scale").glob("*.json")) and list((workspace / "container_patch").glob("*.json"))
+    cluster_dir = workspace / "clusters" / "local"
+    assert list((cluster_dir / "scale").glob("*.json")) and list((cluster_dir / "container_patch").glob("*.json"))
     assert_no_secret(deployed, sandbox, proc.stdout, proc.stderr, (workspace / "postmortem.md").read_text())
 
     # Post-incident: the revert puts back the env values and the replica count the incident found.
