@@ -7,7 +7,7 @@
   the cluster that KUBECONFIG names; `kubeconfig` is its path.
 - `k8s`: an independent client (the official `kubernetes` package) for
   asserting effects, so tests never check our code with our code.
-- `namespace`: a fresh namespace per test, deleted afterwards.
+- `namespace`: a fresh namespace per test, deleted afterwards (`make_namespace()` for more).
 - `workload(namespace)`: deploys the reference workload into a namespace.
 Markers: `unit` (no servers) and `integration` (real servers); every test in
 tests/unit and tests/integration gets its marker automatically.
@@ -106,16 +106,29 @@ def k8s(kubeconfig):
 
 
 @pytest.fixture
-def namespace(k8s):
+def make_namespace(k8s):
+    """Create fresh namespaces on demand (`make_namespace()` returns a name); all deleted afterwards."""
     from kubernetes import client
 
-    name = f"t-{uuid.uuid4().hex[:8]}"
-    k8s.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels={"mataresit.test": "true"})))
-    yield name
-    try:
-        k8s.core.delete_namespace(name, propagation_policy="Background", grace_period_seconds=0)
-    except Exception:  # noqa: BLE001 - cleanup best effort
-        pass
+    created = []
+
+    def _make():
+        name = f"t-{uuid.uuid4().hex[:8]}"
+        k8s.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels={"mataresit.test": "true"})))
+        created.append(name)
+        return name
+
+    yield _make
+    for name in created:
+        try:
+            k8s.core.delete_namespace(name, propagation_policy="Background", grace_period_seconds=0)
+        except Exception:  # noqa: BLE001 - cleanup best effort
+            pass
+
+
+@pytest.fixture
+def namespace(make_namespace):
+    return make_namespace()
 
 
 @pytest.fixture

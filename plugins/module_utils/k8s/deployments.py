@@ -146,7 +146,8 @@ def revision_history(client, deployment, replicasets=None):
 
 
 # -- rollout state -----------------------------------------------------------
-def _condition(obj, ctype):
+def condition(obj, ctype):
+    """The status condition of a type, or None."""
     for cond in (obj.get("status") or {}).get("conditions") or []:
         if cond.get("type") == ctype:
             return cond
@@ -209,7 +210,7 @@ def rollout_state(obj):
         total = status.get("replicas", 0)
         done = updated >= desired and total <= updated and available >= updated and ready >= desired
         if not done:
-            progressing = _condition(obj, "Progressing")
+            progressing = condition(obj, "Progressing")
             if progressing and progressing.get("reason") == PROGRESS_DEADLINE_EXCEEDED:
                 state.update(failed=True, reason=PROGRESS_DEADLINE_EXCEEDED,
                              message=progressing.get("message") or "progress deadline exceeded")

@@ -85,13 +85,6 @@ def _meta(obj):
     return obj.get("metadata") or {}
 
 
-def _condition(obj, ctype):
-    for cond in (obj.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == ctype:
-            return cond
-    return None
-
-
 def _controller(obj):
     for ref in _meta(obj).get("ownerReferences") or []:
         if ref.get("controller"):
@@ -106,7 +99,7 @@ def summarise_nodes(nodes, max_samples):
     for node in nodes:
         name = _meta(node).get("name")
         out["total"] += 1
-        ready = _condition(node, "Ready")
+        ready = deploy_utils.condition(node, "Ready")
         if ready and ready.get("status") == "True":
             out["ready"] += 1
         else:
@@ -114,7 +107,7 @@ def summarise_nodes(nodes, max_samples):
                 "name": name, "status": (ready or {}).get("status", "Unknown"),
                 "reason": (ready or {}).get("reason") or "", "message": ((ready or {}).get("message") or "")[:300],
                 "since": (ready or {}).get("lastTransitionTime"), "pods": 0, "pod_samples": []})
-        pressure = [c for c in PRESSURE_CONDITIONS if (_condition(node, c) or {}).get("status") == "True"]
+        pressure = [c for c in PRESSURE_CONDITIONS if (deploy_utils.condition(node, c) or {}).get("status") == "True"]
         if pressure:
             out["pressure"].append({"name": name, "conditions": pressure, "pods": 0})
         if (node.get("spec") or {}).get("unschedulable"):
@@ -174,7 +167,7 @@ class PodSummary:
         phase = status.get("phase") or "Unknown"
         self.total += 1
         self.by_phase[phase] = self.by_phase.get(phase, 0) + 1
-        ready_cond = _condition(pod, "Ready")
+        ready_cond = deploy_utils.condition(pod, "Ready")
         ready = bool(ready_cond and ready_cond.get("status") == "True")
         if ready:
             self.ready += 1
@@ -206,7 +199,7 @@ class PodSummary:
 
         if phase == "Pending":
             classes.append("pending")
-            sched = _condition(pod, "PodScheduled")
+            sched = deploy_utils.condition(pod, "PodScheduled")
             if sched and sched.get("status") == "False":
                 smsg = (sched.get("message") or sched.get("reason") or "")[:300]
                 reason, message = sched.get("reason") or "Unschedulable", smsg

@@ -6,25 +6,15 @@ import json
 import uuid
 
 import pytest
-from kubernetes import client as k8s_client
 
 from .helpers import APP, break_app, deployment, run_playbook
 
 
-@pytest.fixture
-def second_namespace(k8s):
-    name = f"t-{uuid.uuid4().hex[:8]}"
-    k8s.core.create_namespace(k8s_client.V1Namespace(metadata=k8s_client.V1ObjectMeta(name=name)))
-    yield name
-    k8s.core.delete_namespace(name, propagation_policy="Background")
-
-
-def test_two_clusters_recover_in_one_incident_paged_once(k8s, cluster, sandbox, namespace, second_namespace,
-                                                         workload, tmp_path):
+def test_two_clusters_recover_in_one_incident_paged_once(k8s, cluster, sandbox, make_namespace, workload, tmp_path):
     if not cluster.get("local"):
         pytest.skip("the playbook's health targets are the local cluster's health server")
     # Two inventory hosts (clusters) on the local control plane, told apart by their namespace.
-    hosts = {"alpha": namespace, "beta": second_namespace}
+    hosts = {"alpha": make_namespace(), "beta": make_namespace()}
     for ns in hosts.values():
         workload(ns)
         break_app(k8s, ns)
