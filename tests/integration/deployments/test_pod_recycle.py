@@ -70,7 +70,8 @@ def test_recycle_by_selector_one_at_a_time(app, k8s, run_module):
     assert len(result["replacements"]) == 3 and all(r["ready"] for r in result["replacements"])
     after = live_pods(k8s, ns, f"app={APP}")
     assert len(after) == 3 and all(is_ready(p) for p in after) and not uids(before) & uids(after)
-    assert rollout_complete(k8s, ns, APP)
+    # pod_recycle waits for the pods; the Deployment controller updates its status a moment later.
+    assert poll(lambda: rollout_complete(k8s, ns, APP), what="the Deployment status catching up")
 
 
 def test_statefulset_pods_come_back_under_their_names(namespace, kubeconfig, k8s, run_module):
