@@ -250,7 +250,7 @@ def main() -> int:
     parser.add_argument("--kubeconfig", required=True)
     parser.add_argument("--ports", default="8080")
     parser.add_argument("--bind", default="0.0.0.0")
-    parser.add_argument("--pod-cidr", default="10.213.64.0/18")
+    parser.add_argument("--pod-cidr", required=True)
     args = parser.parse_args()
     client = K8sClient.from_params({"kubeconfig": args.kubeconfig})
     view = ClusterView(client)

@@ -6,6 +6,7 @@ the checkout, so only the first run pays for the build.
 """
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import shutil
@@ -90,6 +91,15 @@ def build(with_kubectl: bool = False) -> Path:
         raise SystemExit("Failed to build the control plane: Go is not installed (need go >= 1.26 on PATH).")
     out = bin_dir()
     wanted = ["etcd", "kwok", *K8S_COMMANDS] + ([KUBECTL] if with_kubectl else [])
+    if all((out / n).exists() for n in wanted):
+        return out
+    cache_root().mkdir(parents=True, exist_ok=True)
+    with open(cache_root() / ".build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one build at a time per cache; the others then find the binaries
+        return _build(out, wanted)
+
+
+def _build(out: Path, wanted: list) -> Path:
     missing = [n for n in wanted if not (out / n).exists()]
     if not missing:
         return out

@@ -34,12 +34,19 @@ import k8s_build
 
 REPO = Path(__file__).resolve().parents[1]
 RUN_DIR = Path(os.environ.get("MRE_RUN_DIR", REPO / "run" / "cluster"))
-NETNS = "mre-net"
-HOST_IF, NS_IF = "mre-h0", "mre-h1"
-HOST_IP, NS_IP = "10.213.0.1", "10.213.0.2"
-POD_CIDR = "10.213.64.0/18"  # 16k pod IPs
-PRIVATE_NET = "10.213.0.0/16"  # every address of this cluster: routed into the namespace, never out
-SERVICE_CIDR = "10.213.128.0/20"
+# MRE_NET_INDEX (0-9) gives one machine several local clusters, each with its own network namespace and
+# 10.<213+index>.0.0/16 range (index 0: mre-net, 10.213.0.0/16); the local inventory follows the same variable.
+NET_INDEX = int(os.environ.get("MRE_NET_INDEX", "0") or 0)
+if not 0 <= NET_INDEX <= 9:
+    raise SystemExit(f"MRE_NET_INDEX must be 0-9, not {NET_INDEX}")
+_SUFFIX = str(NET_INDEX) if NET_INDEX else ""
+_NET = f"10.{213 + NET_INDEX}"
+NETNS = f"mre-net{_SUFFIX}"
+HOST_IF, NS_IF = f"mre{_SUFFIX}-h0", f"mre{_SUFFIX}-h1"
+HOST_IP, NS_IP = f"{_NET}.0.1", f"{_NET}.0.2"
+POD_CIDR = f"{_NET}.64.0/18"  # 16k pod IPs
+PRIVATE_NET = f"{_NET}.0.0/16"  # every address of this cluster: routed into the namespace, never out
+SERVICE_CIDR = f"{_NET}.128.0/20"
 NODE_COUNT = int(os.environ.get("MRE_NODES", "4"))
 HEALTH_PORTS = (80, 3000, 8080, 9090, 9091)
 NODE_RESOURCES = {"cpu": "32", "memory": "128Gi", "pods": "2000", "ephemeral-storage": "500Gi"}
