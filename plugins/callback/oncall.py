@@ -105,7 +105,6 @@ class CallbackModule(DefaultCallback):
     def _host(result):
         return (getattr(result, "host", None) or result._host).get_name()
 
-
     def _say(self, task, host, text, color=None, stderr=False):
         phase = next((tag for tag in task.tags if tag in PHASES), None)
         if phase and phase != self._phase:
