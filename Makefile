@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv build cluster-up cluster-down cluster-status demo test unit lint sanity bench clean
+.PHONY: venv build cluster-up cluster-down cluster-status demo test unit lint sanity bench docs clean
 
 venv: $(VENV)/.installed
 
@@ -43,6 +43,10 @@ lint: venv
 
 sanity: venv
 	bash tools/test.sh sanity
+
+# The docs site of the modules, roles (argument_specs) and callbacks: build/docs/build/html/index.html.
+docs: venv
+	bash tools/build_docs.sh
 
 # Speed against the runbook's own kubectl and curl commands on the same cluster (prints ratios).
 bench: venv

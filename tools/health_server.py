@@ -13,7 +13,9 @@ Stands in for the Paperless Maverick app so a rollback visibly heals it:
 - On a pod IP (every pod IP is local to this server's network namespace), the
   same endpoints answered as that pod: 500 from a pod running a bad image.
 - `POST /control/queue_depth {"value": N, "namespace": ns}` sets the queue depth;
-  `GET /control/ping` answers 200.
+  `POST /control/overload {"latency_ms": L, "until_replicas": R, "namespace": ns}` makes the app of ns
+  answer `/health*` after L ms until its Deployment has R available replicas (an overload more replicas
+  carry); `GET /control/ping` answers 200.
 """
 from __future__ import annotations
 
@@ -56,6 +58,8 @@ class ClusterView:
         self._cache: dict = {}
         self._lock = threading.Lock()
         self.queue_depth: dict = {}
+        # Overloaded apps: namespace -> {"latency_ms", "until_replicas"} (POST /control/overload).
+        self.overload: dict = {}
 
     def _cached(self, key, fetch):
         now = time.monotonic()
@@ -81,6 +85,15 @@ class ClusterView:
             pods = self.client.list("/api/v1/pods", field_selector=f"status.podIP={ip}")
             return pods[0] if pods else None
         return self._cached(("ip", ip), fetch)
+
+    def overload_delay(self, namespace: str) -> float:
+        """Seconds an overloaded app takes to answer: until its Deployment has the replicas that carry the load."""
+        fault = self.overload.get(namespace)
+        if not fault:
+            return 0.0
+        dep = self.deployment(namespace)
+        available = ((dep or {}).get("status") or {}).get("availableReplicas") or 0
+        return 0.0 if available >= fault["until_replicas"] else fault["latency_ms"] / 1000
 
     def app_health(self, namespace: str) -> tuple[int, dict]:
         dep = self.deployment(namespace)
@@ -182,6 +195,8 @@ def make_handler(view: ClusterView, pod_network):
                     if bad:
                         return self._send(500, {"status": "error", "reason": f"bad image {bad[0]}"})
                     return self._send(200, {"status": "ok", "pod": pod["metadata"]["name"]})
+                if path in ("/health", "/health/ready", "/ready", "/health/live"):
+                    time.sleep(view.overload_delay(namespace))
                 if path in ("/health", "/health/ready", "/ready"):
                     return self._send(*view.app_health(namespace))
                 if path == "/health/live":
@@ -203,6 +218,10 @@ def make_handler(view: ClusterView, pod_network):
             if url.path == "/control/queue_depth":
                 view.queue_depth[body.get("namespace", APP)] = float(body["value"])
                 return self._send(200, {"queue_depth": view.queue_depth})
+            if url.path == "/control/overload":
+                view.overload[body.get("namespace", APP)] = {"latency_ms": float(body["latency_ms"]),
+                                                             "until_replicas": int(body["until_replicas"])}
+                return self._send(200, {"overload": view.overload})
             return self._send(404, {"status": "not found"})
 
     return Handler

@@ -8,6 +8,8 @@
     stage.py backlog --namespace NS --depth N             the worker queue holds N jobs (health server)
     stage.py drain-when-scaled --namespace NS --workers W --depth N
                                                           the queue drains to N once the workers are scaled to W
+    stage.py overload --namespace NS --latency-ms L --replicas R
+                                                          the app answers after L ms until it has R replicas
     stage.py secret-digests --namespace NS                SHA-256 of each Secret's data, as JSON (never the values)
     stage.py delete --namespace NS [NS...]                delete namespaces and wait until they are gone
 
@@ -54,11 +56,13 @@ def crash_looping(client, namespace, selector, image_suffix):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=["deploy", "break-app", "break-db", "backlog", "drain-when-scaled",
-                                            "secret-digests", "delete"])
+                                            "overload", "secret-digests", "delete"])
     parser.add_argument("--namespace", nargs="*", default=[])
     parser.add_argument("--db-namespace")
     parser.add_argument("--depth", type=float)
     parser.add_argument("--workers", type=int)
+    parser.add_argument("--latency-ms", type=float)
+    parser.add_argument("--replicas", type=int)
     parser.add_argument("--timeout", type=int, default=600)
     args = parser.parse_args(argv)
     ns = args.namespace[0] if args.namespace else None
@@ -66,10 +70,15 @@ def main(argv=None) -> int:
     if args.command == "deploy":
         workload.deploy(KUBECONFIG, namespace=ns, db_namespace=args.db_namespace)
         return 0
-    if args.command in ("backlog", "drain-when-scaled"):
+    if args.command in ("backlog", "drain-when-scaled", "overload"):
         import httpx
 
-        control = f"{localcluster.ensure_up()['health_url']}/control/queue_depth"
+        health = localcluster.ensure_up()["health_url"]
+        if args.command == "overload":
+            httpx.post(f"{health}/control/overload", json={"namespace": ns, "latency_ms": args.latency_ms,
+                                                           "until_replicas": args.replicas}).raise_for_status()
+            return 0
+        control = f"{health}/control/queue_depth"
         if args.command == "drain-when-scaled":
             with K8sClient.from_params({"kubeconfig": KUBECONFIG}) as client:
                 path = f"/apis/apps/v1/namespaces/{ns}/deployments/{WORKERS}"
