@@ -128,9 +128,9 @@ class CallbackModule(DefaultCallback):
         parts = [_clean(summary["msg"])] if summary.get("msg") and not raw.get("failed") else []
         parts += [f"{k.replace('_', ' ')} {_short(v)}" for k, v in (summary.get("summary") or {}).items()
                   if k not in WORKSPACE_KEYS]
-        for key in ("event_action", "incident_id"):
+        for key, label in (("event_action", "event"), ("incident_id", "incident")):
             if raw.get(key) and not censored:
-                parts.append(f"{key.split('_')[0]} {_short(raw[key])}")
+                parts.append(f"{label} {_short(raw[key])}")
         return "; ".join(parts)
 
     def _took(self, task):

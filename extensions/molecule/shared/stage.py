@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Stage the faults of the molecule scenarios on the local cluster (the scenarios' create step).
 
     stage.py deploy --namespace NS --db-namespace DB      the reference workload (tools/workload.py)

@@ -30,5 +30,3 @@ def user_env(collections, home, **extra):
                ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="0", PATH=f"{BIN}:{os.environ['PATH']}")
     env.update({k: str(v) for k, v in extra.items()})
     return env
-
-

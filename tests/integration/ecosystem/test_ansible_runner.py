@@ -7,7 +7,6 @@ import json
 import os
 import stat
 import subprocess
-import uuid
 
 import pytest
 import yaml
@@ -35,8 +34,8 @@ def awx_private_data_dir(root, inventory_json, extravars, envvars):
     return root
 
 
-def test_p0_playbook_runs_under_ansible_runner_as_awx_runs_it(installed_collection, user_project, cluster, k8s,
-                                                               sandbox, namespace, workload, tmp_path):
+def test_p0_playbook_runs_under_ansible_runner_as_awx_runs_it(
+        installed_collection, user_project, cluster, k8s, sandbox, namespace, workload, tmp_path):
     if not cluster.get("local"):
         pytest.skip("the inventory's health targets are the local cluster's health server")
     import ansible_runner

@@ -32,8 +32,8 @@ JUNK = [".venv/bin/python", ".venv-sanity/lib/site.py", ".venv-importer/pyvenv.c
 
 def members(tarball):
     with tarfile.open(tarball) as tar:
-        return {m.name: m for m in tar.getmembers()}, {m.name: tar.extractfile(m).read()
-                                                        for m in tar.getmembers() if m.isfile()}
+        entries = {m.name: m for m in tar.getmembers()}
+        return entries, {name: tar.extractfile(m).read() for name, m in entries.items() if m.isfile()}
 
 
 def shipped_files():

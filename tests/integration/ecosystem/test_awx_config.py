@@ -48,7 +48,7 @@ def module_options(awx_collection, tmp_path, modules):
 def check_args(args, options, where):
     """Every key an option (or alias) of the module, recursively into suboptions; literal values in choices."""
     problems = []
-    by_name = {name: spec for name, spec in options.items()}
+    by_name = dict(options)
     by_name.update({alias: spec for spec in options.values() for alias in spec.get("aliases", [])})
     for key, value in args.items():
         spec = by_name.get(key)
