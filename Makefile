@@ -8,13 +8,21 @@ BIN := $(VENV)/bin
 
 .PHONY: venv build cluster-up cluster-down cluster-status demo test unit lint sanity bench clean
 
-venv: $(VENV)/.installed
+venv: $(VENV)/.installed $(VENV)/.paths
 
 $(VENV)/.installed: requirements.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -r requirements.txt -c constraints.txt
 	mkdir -p .collections/ansible_collections/mataresit
 	ln -sfn ../../.. .collections/ansible_collections/mataresit/emergency
+	touch $@
+
+# The checkout and its collection path on the venv's sys.path (a .pth file, as an editable install does):
+# tools, tests and benchmarks import `tools.*`, `tests.*` and `ansible_collections.mataresit.emergency.*`
+# without editing sys.path.
+$(VENV)/.paths: $(VENV)/.installed
+	printf '%s\n%s\n' "$(CURDIR)" "$(CURDIR)/.collections" > \
+	  "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/mataresit_emergency_dev.pth"
 	touch $@
 
 build: venv
@@ -48,7 +56,7 @@ sanity: venv
 bench: venv
 	$(BIN)/python tools/k8s_build.py --kubectl
 	$(BIN)/python tools/localcluster.py up
-	PATH="$$($(BIN)/python -c 'import sys; sys.path.insert(0, "tools"); import k8s_build; print(k8s_build.bin_dir())'):$$PATH" \
+	PATH="$$($(BIN)/python -c 'from tools import k8s_build; print(k8s_build.bin_dir())'):$$PATH" \
 	  sh -c '$(BIN)/python benchmarks/triage_bench.py --pods 5000 --cleanup && \
 	         $(BIN)/python benchmarks/deployments_bench.py --cleanup && $(BIN)/python benchmarks/probe_bench.py'
 

@@ -23,21 +23,14 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
+from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import deployments, resources, rollout, scale
+from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.client import K8sClient
+from tools.run_module import run_module_process
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
-sys.path.insert(0, str(REPO / "tools"))
-sys.path.insert(0, str(REPO / ".collections"))
-
-from conftest import run_module_process  # noqa: E402
-
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import (  # noqa: E402
-    deployments, resources, rollout, scale,
-)
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.client import K8sClient  # noqa: E402
 
 NS = "deploy-bench"
 APP = "paperless-maverick"
@@ -72,7 +65,7 @@ def main():
     kubectl = find_kubectl()
     if not kubectl:
         raise SystemExit("no kubectl found")
-    import workload
+    from tools import workload
 
     workload.deploy(args.kubeconfig, namespace=NS, db_namespace=None)
     client = K8sClient.from_params({"kubeconfig": args.kubeconfig})

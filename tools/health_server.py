@@ -24,14 +24,10 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / ".collections"))
-
-from ansible_collections.mataresit.emergency.plugins.module_utils.errors import EmergencyError  # noqa: E402
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.client import K8sClient  # noqa: E402
+from ansible_collections.mataresit.emergency.plugins.module_utils.errors import EmergencyError
+from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.client import K8sClient
 
 APP = "paperless-maverick"
 SYSTEM_NAMESPACE = "mataresit-system"

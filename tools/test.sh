@@ -48,8 +48,8 @@ run_sanity() {
   local dest=build/sanity/ansible_collections/mataresit/emergency
   rm -rf build/sanity && mkdir -p "$dest"
   # Left out: tools/ and benchmarks/ (developer tooling, not part of the built collection: see
-  # build_ignore in galaxy.yml) and tests/fixtures/ (a copy of the production manifests, data).
-  git ls-files -co --exclude-standard -z | grep -zvE '^(tools|benchmarks|tests/fixtures)/' | xargs -0 cp --parents -t "$dest"
+  # build_ignore in galaxy.yml).
+  git ls-files -co --exclude-standard -z | grep -zvE '^(tools|benchmarks)/' | xargs -0 cp --parents -t "$dest"
   (cd "$dest" && git init -q && git add -A >/dev/null && \
     "$OLDPWD/.venv-sanity/bin/ansible-test" sanity --requirements --python 3.11 --color no)
 }

@@ -1,5 +1,5 @@
-"""`client`: a K8sClient that talks through httpx.MockTransport (the transport seam) to the `api` fixture
-that each area's conftest provides (its own fake API server)."""
+"""Fixtures of the unit tests (the fakes are in fakes.py): `api`, the one fake Kubernetes API;
+`client`, a K8sClient talking to it through httpx.MockTransport (the transport seam)."""
 from __future__ import annotations
 
 import httpx
@@ -7,6 +7,12 @@ import pytest
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.client import K8sClient
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.connection import Connection
+from tests.unit.fakes import FakeKubeApi
+
+
+@pytest.fixture
+def api():
+    return FakeKubeApi()
 
 
 @pytest.fixture

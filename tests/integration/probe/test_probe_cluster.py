@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.sandbox.fixtures import self_signed
+from tools.tls import self_signed
 
 SYSTEM_NAMESPACE = "mataresit-system"
 HEALTH_SERVICE = {"namespace": SYSTEM_NAMESPACE, "name": "health-server", "port": 80}
@@ -65,7 +65,7 @@ def assert_pods_reachable(k8s, cluster, namespace):
         return
     import ipaddress
 
-    import localcluster
+    from tools import localcluster
 
     network = ipaddress.ip_network(localcluster.POD_CIDR)
     outside = [f"{p.metadata.name}={p.status.pod_ip}" for p in k8s.core.list_namespaced_pod(namespace).items
@@ -226,7 +226,7 @@ def test_mixed_targets_name_each_failure(run_module, health, slow_server):
 
 
 def test_database_through_the_service_proxy_without_exec(run_module, k8s, conn, namespace, health):
-    import workload as workload_tool
+    from tools import workload as workload_tool
     from kubernetes import client as kclient
 
     target = {"name": "database", "service": dict(HEALTH_SERVICE, path=f"/health/database?db_namespace={namespace}")}

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from deployments_fake import deployment, replicaset
+from tests.unit.deployments.builders import deployment, replicaset
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import NotFoundError, WaitTimeout
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import deployments

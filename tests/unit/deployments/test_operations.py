@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from deployments_fake import deployment
+from tests.unit.deployments.builders import deployment
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError, ConflictError
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import container_patch, pod_recycle, rollout, scale
@@ -65,9 +65,9 @@ def test_container_patch_check_mode_is_a_dry_run(api, tmp_path):
 def test_container_patch_concurrent_change_is_a_clear_conflict(api):
     with_env(api, [{"name": "LOG_LEVEL", "value": "info"}])
 
-    def someone_else_writes(path):
+    def someone_else_writes(method, path):
         api.objects[path]["metadata"]["resourceVersion"] = "999"
-    api.before_patch = someone_else_writes
+    api.before_write = someone_else_writes
     with pytest.raises(ConflictError, match="changed while this task was changing it; run the task again"):
         operate(api, container_patch.run, **patch_params(env={"LOG_LEVEL": "debug"}))
     assert api.objects[DEP]["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"] == "info"

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from deployments_fake import deployment
+from tests.unit.deployments.builders import deployment
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError, WaitTimeout
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import scale

@@ -10,7 +10,7 @@ from ansible_collections.mataresit.emergency.plugins.module_utils.errors import 
 from ansible_collections.mataresit.emergency.plugins.module_utils.notify import common, mail, pagerduty, slack, statuspage
 from ansible_collections.mataresit.emergency.plugins.module_utils.redact import MASK as REDACTED
 
-from .conftest import Recorder
+from tests.unit.fakes import Recorder
 
 ROUTING_KEY = "R" * 32
 TOKEN = "u+TESTTOKEN-0123456789"

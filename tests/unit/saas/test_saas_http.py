@@ -14,7 +14,9 @@ from ansible_collections.mataresit.emergency.plugins.module_utils.saas_http impo
     RetryPolicy, SaasClient, parse_retry_after, provider_message, redact, retry_delay,
 )
 
-from .conftest import FakeModule, Recorder
+from tests.unit.fakes import Recorder
+
+from .conftest import FakeModule
 
 POLICY = RetryPolicy(retries=3, backoff_base=0.5, backoff_cap=8.0, max_wait=60.0)
 

@@ -8,7 +8,7 @@ import os
 import stat
 import tarfile
 
-from security_fake import b64, secret
+from tests.unit.security.builders import b64, secret
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.security import forensics
 
@@ -66,9 +66,9 @@ def _seed(api):
     api.add("replicasets", {"metadata": {"name": "app-1", "uid": "r1", "ownerReferences": [{"uid": "u1", "kind": "Deployment"}],
                                          "annotations": {"deployment.kubernetes.io/revision": "1"}},
                             "spec": {"template": {"spec": {"containers": [{"name": "app", "image": "app:v1"}]}}}})
-    api.logs[("p2", "app", False)] = "INFO start\nDEBUG key=sk-live-abcdef123\n"
-    api.logs[("p2", "app", True)] = "ERROR crashed\n"
-    api.logs[("p2", "init", False)] = "init done\n"
+    api.set_log("ns", "p2", "INFO start\nDEBUG key=sk-live-abcdef123\n", container="app")
+    api.set_log("ns", "p2", "ERROR crashed\n", container="app", previous=True)
+    api.set_log("ns", "p2", "init done\n", container="init")
 
 
 def test_bundle_is_private_verified_and_free_of_secret_values(api, client, tmp_path):
@@ -101,12 +101,12 @@ def test_check_mode_writes_nothing_and_reads_no_logs(api, client, tmp_path):
     assert result["path"].startswith(str(tmp_path / "evidence"))
     assert "logs/p2/app.previous.log" in result["files"] and result["sha256"] is None
     assert not os.listdir(tmp_path)
-    assert not any(path.endswith("/log") for method, path, params in api.requests)
+    assert not any(path.endswith("/log") for method, path, params, _body in api.requests)
 
 
 def test_unreadable_logs_are_noted_not_fatal(api, client, tmp_path):
     _seed(api)
-    del api.logs[("p2", "init", False)]
+    api.remove_log("ns", "p2", container="init")
     result = forensics.capture(client, dict(PARAMS, dest=str(tmp_path)))
     assert [(e["pod"], e["container"]) for e in result["log_errors"]] == [("p2", "init")]
     assert "logs/p2/init.log.error" in result["files"]

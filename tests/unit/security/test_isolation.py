@@ -73,7 +73,7 @@ def test_changed_spec_is_replaced_with_the_previous_returned(api, client, tmp_pa
 
 def test_check_mode_sends_dry_runs_only(api, client):
     result = isolation.apply(client, PARAMS, check_mode=True)
-    assert result["changed"] and api.writes() == []
+    assert result["changed"] and api.writes(dry_run=False) == []
     assert api.get("networkpolicies", "mataresit-emergency-isolation") is None
 
 
@@ -90,7 +90,7 @@ def test_a_foreign_policy_with_our_name_is_never_overwritten(api, client):
     for state in ("present", "absent"):
         with pytest.raises(ConfigError, match="is not managed by mataresit.emergency"):
             isolation.apply(client, dict(PARAMS, state=state))
-    assert api.writes() == []
+    assert api.writes(dry_run=False) == []
 
 
 def test_missing_namespace(client):

@@ -6,7 +6,7 @@ import json
 import os
 
 import pytest
-from security_fake import b64, deployment, secret
+from tests.unit.security.builders import b64, deployment, secret
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ApiError
 from ansible_collections.mataresit.emergency.plugins.module_utils.security import backup, rotation
@@ -72,7 +72,7 @@ def test_rotate_backs_up_first_then_rotates_and_restarts_consumers(seeded, clien
 def test_check_mode_writes_nothing(seeded, client, tmp_path):
     result = rotation.run(client, params(tmp_path), set(), check_mode=True)
     assert result["changed"] and result["rotated"] == ["ai-secrets", "security-secrets"]
-    assert seeded.writes() == [] and not os.path.exists(tmp_path / "secrets")
+    assert seeded.writes(dry_run=False) == [] and not os.path.exists(tmp_path / "secrets")
     assert values(seeded, "ai-secrets") == OLD["ai-secrets"]
 
 
@@ -101,7 +101,7 @@ def test_interrupted_run_is_finished_by_a_rerun_and_restore_brings_back_the_orig
 
 
 def test_write_applied_but_answer_lost_is_rerun_without_losing_the_originals(seeded, client, tmp_path):
-    seeded.lose_response = lambda method, plural, name: name == "security-secrets"
+    seeded.lose_response = lambda method, path: path.endswith("/secrets/security-secrets")
     with pytest.raises(ApiError, match="Failed to rotate secret ns/security-secrets"):
         rotation.run(client, params(tmp_path), set())
     seeded.lose_response = None
@@ -114,25 +114,25 @@ def test_write_applied_but_answer_lost_is_rerun_without_losing_the_originals(see
 
 def test_restore_with_a_wrong_key_changes_nothing(seeded, client, tmp_path):
     rotation.run(client, params(tmp_path), set())
-    writes = len(seeded.writes())
+    writes = len(seeded.writes(dry_run=False))
     with pytest.raises(Exception) as err:
         rotation.run(client, params(tmp_path, state="restored", backup_key="wrong"), set())
     assert "backup_key is not the key the backup was written with" in str(err.value)
-    assert len(seeded.writes()) == writes
+    assert len(seeded.writes(dry_run=False)) == writes
 
 
 def test_restore_recreates_a_deleted_secret(seeded, client, tmp_path):
     rotation.run(client, params(tmp_path), set())
-    del seeded.objects[("secrets", "ai-secrets")]
+    del seeded.objects[seeded.path("secrets", "ai-secrets")]
     result = rotation.run(client, params(tmp_path, state="restored"), set())
     assert values(seeded, "ai-secrets") == OLD["ai-secrets"]
     assert [s["recreated"] for s in result["secrets"] if s["name"] == "ai-secrets"] == [True]
 
 
 def test_conflict_on_update_is_reported(seeded, client, tmp_path):
-    def another_writer(method, plural, name):
+    def another_writer(method, path):
         if method == "PUT":
-            seeded.add(plural, seeded.get(plural, name))  # somebody else wrote it meanwhile
+            seeded.add(path, seeded.get(path))  # somebody else wrote it meanwhile
     seeded.before_write = another_writer
     with pytest.raises(ApiError, match="the object has been modified"):
         rotation.run(client, params(tmp_path), set())

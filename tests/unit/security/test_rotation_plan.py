@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from security_fake import secret
+from tests.unit.security.builders import secret
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError
 from ansible_collections.mataresit.emergency.plugins.module_utils.security import rotation

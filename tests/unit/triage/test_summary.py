@@ -4,7 +4,7 @@ from __future__ import annotations
 import tracemalloc
 
 import pytest
-from triage_fake import event, node, pod
+from tests.unit.triage.builders import event, node, pod
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.triage import (

@@ -1,4 +1,4 @@
-"""Run the sandbox for the demo: `python -m tests.sandbox [--port N]` (from the repository root).
+"""Run the sandbox for the demo: `python -m tools.sandbox [--port N]`.
 
 Prints its base URL, then the settings (URLs and test credentials) as JSON, and
 serves until interrupted. Control API: GET /_sandbox/status, GET /_sandbox/requests,
@@ -16,7 +16,7 @@ from .server import Sandbox
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m tests.sandbox", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.sandbox", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--specs-dir", default=None, help="default: $MRE_SPECS_DIR or ../shared/specs")

@@ -1,11 +1,8 @@
-"""Builders of synthetic Kubernetes objects and a read-only fake API served
-through httpx.MockTransport (the transport seam) for the triage unit tests."""
+"""Builders of synthetic Kubernetes objects for the triage unit tests (served by
+tests/unit/fakes.py FakeKubeApi)."""
 from __future__ import annotations
 
 import datetime
-import json
-
-import httpx
 
 
 def ts(minutes_ago=0.0):
@@ -77,52 +74,3 @@ def event(name, reason, minutes_ago, obj="Pod/x", message="m"):
     kind, sep, obj_name = obj.partition("/")
     return {"metadata": {"name": name}, "type": "Warning", "reason": reason, "lastTimestamp": ts(minutes_ago),
             "involvedObject": {"kind": kind, "name": obj_name}, "message": message, "count": 1}
-
-
-class FakeApi:
-    """Read-only API: lists (paginated with limit/continue), GETs, pod logs; records every request."""
-
-    def __init__(self):
-        self.lists = {}  # path -> items
-        self.objects = {}  # path -> object
-        self.logs = {}  # pod log path -> text
-        self.previous_logs = {}  # pod log path -> text of the previous container instance
-        self.statuses = {}  # path -> (status, body) to answer with
-        self.requests = []
-
-    def handler(self, request):
-        path = request.url.path
-        params = dict(request.url.params)
-        self.requests.append((request.method, path, params))
-        if request.method != "GET":
-            return httpx.Response(405, json={"message": "read-only fake"})
-        if path in self.statuses:
-            status, body = self.statuses[path]
-            return httpx.Response(status, json=body)
-        if params.get("previous") == "true" and path.endswith("/log"):
-            if path in self.previous_logs:
-                return httpx.Response(200, text=self.previous_logs[path])
-            return httpx.Response(400, json={"message": "previous terminated container not found", "reason": "BadRequest"})
-        if path in self.logs:
-            return httpx.Response(200, text=self.logs[path])
-        if path in self.objects:
-            return httpx.Response(200, json=self.objects[path])
-        if path in self.lists:
-            items = self.lists[path]
-            selector = params.get("labelSelector")
-            if selector:
-                key, sep, value = selector.partition("=")
-                items = [i for i in items if (i["metadata"].get("labels") or {}).get(key) == value]
-            field = params.get("fieldSelector")
-            if field:
-                key, sep, value = field.partition("=")
-                items = [i for i in items if i.get(key) == value]
-            start = int(params.get("continue") or 0)
-            limit = int(params.get("limit") or len(items) or 1)
-            page = items[start:start + limit]
-            meta = {"continue": str(start + limit)} if start + limit < len(items) else {}
-            return httpx.Response(200, content=json.dumps({"items": page, "metadata": meta}).encode())
-        if "limit" in params and not path.startswith("/apis/metrics.k8s.io"):
-            return httpx.Response(200, json={"items": [], "metadata": {}})  # an empty collection
-        return httpx.Response(404, json={"kind": "Status", "message": f"the server could not find {path}",
-                                         "reason": "NotFound", "code": 404})

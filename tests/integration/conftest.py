@@ -1,33 +1,27 @@
-"""pytest fixtures for anything that talks to the SaaS sandbox or an SMTP server.
+"""Fixtures for anything that talks to the SaaS sandbox (tools/sandbox) or an SMTP server.
 
-Use them from a conftest.py with `from tests.sandbox.fixtures import *  # noqa: F401,F403`
-(tests/integration/saas/conftest.py does):
 - `saas_sandbox` (session): the sandbox server, one per session (per xdist worker).
 - `sandbox`: the same server, reset for each test. After the test it fails the test if any
   request was rejected by the OpenAPI documents (unless the test called `sandbox.allow_rejections()`)
   or any response the sandbox returned failed them (unless `sandbox.allow_response_errors()`).
   When the documents are absent every test using it gets a loud warning (validation SKIPPED).
+  (tests/integration/playbooks/conftest.py gives each playbook test a sandbox of its own instead.)
 - `smtp_server`, `smtp_starttls_server`: aiosmtpd servers keeping what they receive (`.messages`).
 - `run_saas(name, args, check_mode=False, diff=False)`: runs a module like Ansible does and returns
   its result dict, with the raw `.stdout` / `.stderr` of the run (tests search them for secrets).
-- `assert_clean(outputs, *secrets)`: no secret value in any output.
+Helpers (`assert_clean`, `free_port`, `REPO`) are in tests/integration/helpers.py.
 """
 from __future__ import annotations
 
-import socket
-import sys
 import threading
 import warnings
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from tests.conftest import run_module_process  # noqa: E402
-from tests.sandbox.server import Sandbox  # noqa: E402
+from tests.integration.helpers import ModuleRun, free_port
+from tools.run_module import run_module_process
+from tools.sandbox import Sandbox
+from tools.tls import self_signed
 
 
 @pytest.fixture(scope="session")
@@ -59,14 +53,6 @@ def sandbox(saas_sandbox):
     assert not problems, "\n".join(problems)
 
 
-class ModuleRun(dict):
-    """A module's result, with the raw stdout / stderr of its run (to search them for secrets)."""
-
-    def __init__(self, result, stdout, stderr):
-        super().__init__(result)
-        self.stdout, self.stderr = stdout, stderr
-
-
 @pytest.fixture
 def run_saas():
     def _run(name, args, check_mode=False, diff=False):
@@ -74,12 +60,6 @@ def run_saas():
         assert "Traceback" not in stderr and "Traceback" not in str(result.get("msg", "")), stderr
         return ModuleRun(result, stdout, stderr)
     return _run
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class _Inbox:
@@ -117,45 +97,6 @@ def smtp_server():
     inbox.host, inbox.port, inbox.user, inbox.password = "127.0.0.1", controller.port, SMTP_USER, SMTP_PASSWORD
     yield inbox
     controller.stop()
-
-
-def assert_clean(outputs, *secrets):
-    """No secret value in any output: module runs (their stdout and stderr) or plain text."""
-    parts = []
-    for output in outputs:
-        if isinstance(output, ModuleRun):
-            parts += [output.stdout, output.stderr, repr(dict(output))]
-        else:
-            parts.append(output if isinstance(output, str) else repr(output))
-    text = "\n".join(parts)
-    for secret in secrets:
-        assert secret and secret not in text, "a secret value appears in the module output"
-
-
-def self_signed(tmp_path, stem="tls"):
-    """A throwaway self-signed certificate for 127.0.0.1 (cert path, key path) in tmp_path."""
-    import datetime
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    cert_path, key_path = Path(tmp_path) / f"{stem}.crt", Path(tmp_path) / f"{stem}.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return cert_path, key_path
 
 
 @pytest.fixture
