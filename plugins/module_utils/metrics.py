@@ -8,13 +8,14 @@ import math
 import time
 from urllib.parse import urlsplit
 
+from ansible_collections.mataresit.emergency.plugins.module_utils import http
 from ansible_collections.mataresit.emergency.plugins.module_utils.deps import optional_import
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import (
     ApiError, ConfigError, EmergencyError, UnreachableError, failing_to,
 )
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import resources
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.client import K8sClient
-from ansible_collections.mataresit.emergency.plugins.module_utils.probe import USER_AGENT, classify
+from ansible_collections.mataresit.emergency.plugins.module_utils.probe import USER_AGENT
 
 httpx = optional_import("httpx")
 prometheus_parser = optional_import("prometheus_client.parser")
@@ -112,12 +113,12 @@ def validate_thresholds(thresholds):
 
 
 # -- fetching ----------------------------------------------------------------
-def fetch_url(http, url, timeout):
+def fetch_url(web, url, timeout):
     """Exposition text from a URL; UnreachableError / ApiError with the cause."""
     try:
-        response = http.get(url, timeout=httpx.Timeout(timeout), headers={"Accept": ACCEPT})
+        response = web.get(url, timeout=httpx.Timeout(timeout), headers={"Accept": ACCEPT})
     except httpx.TransportError as exc:
-        kind, _retryable, detail = classify(exc)
+        kind, _never_sent, detail = http.classify(exc)
         raise UnreachableError(f"Failed to fetch metrics from {url}: {kind} ({detail}); check the URL and that "
                                "the service is up") from exc
     if response.status_code != 200:
@@ -212,16 +213,15 @@ def metrics_probe(module, transport=None):
     result = {"changed": False}
     if url:
         verify = params.get("url_validate_certs") is not False
-        with httpx.Client(verify=verify, http1=True, follow_redirects=False, transport=transport,
-                          timeout=httpx.Timeout(timeout), headers={"User-Agent": USER_AGENT}) as http:
-            text = fetch_url(http, url, timeout)
+        with http.client(verify=verify, timeout=timeout, transport=transport, user_agent=USER_AGENT) as web:
+            text = fetch_url(web, url, timeout)
         result.update(_reading(text, names, thresholds, url, source=url))
     else:
         svc = params["service"]
         namespace, name, port = svc["namespace"], svc["name"], _service_port(svc)
         path = "/" + (svc.get("path") or "/metrics").lstrip("/")
         scheme = "https" if svc.get("scheme") == "https" else ""
-        with K8sClient.from_params(params, module, transport=transport) as client:
+        with K8sClient.from_params(params, module.no_log_values, transport=transport) as client:
             if params.get("all_pods"):
                 result.update(_all_pods(client, namespace, name, port, path, scheme, names, thresholds, timeout))
             else:

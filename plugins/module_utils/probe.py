@@ -9,13 +9,12 @@ runbook's `for i in 1..10; curl -w %{time_total}` loop does.
 from __future__ import annotations
 
 import math
-import random
-import ssl
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from ansible_collections.mataresit.emergency.plugins.module_utils import http
 from ansible_collections.mataresit.emergency.plugins.module_utils.deps import optional_import
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import (
     ApiError, ConfigError, EmergencyError, NotFoundError, UnreachableError,
@@ -26,6 +25,10 @@ from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.client imp
 httpx = optional_import("httpx")
 
 USER_AGENT = "mataresit.emergency health_probe"
+# A sample is retried only when its connection was never established (http.classify): anything the
+# server answered, or failed to answer, is part of the health verdict.
+# The number of retries is each target's own (option `retries`).
+RETRY = http.RetryPolicy(backoff_base=0.1, backoff_cap=2.0, safe_methods=frozenset())
 # Error kinds, most severe first: a target's `error` is the first kind seen in this order.
 ERROR_KINDS = ("tls", "refused", "unreachable", "timeout", "connection", "unexpected_status", "body_mismatch", "slow")
 MAX_WORKERS = 16
@@ -59,43 +62,6 @@ def latency_stats(latencies_ms):
         "mean": sum(latencies_ms) / len(latencies_ms),
     }
     return {key: round(value, 3) for key, value in stats.items()}
-
-
-# -- error classification ----------------------------------------------------
-def _causes(exc):
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        yield exc
-        exc = exc.__cause__ or exc.__context__
-
-
-def classify(exc):
-    """Map an httpx transport error to (kind, retryable, detail).
-
-    Only connection-establishment failures (refused, unreachable, connect
-    timeout) are retryable: the request never reached the server.
-    """
-    detail = str(exc) or type(exc).__name__
-    if isinstance(exc, httpx.ConnectTimeout):
-        return "timeout", True, f"connect timeout: {detail}"
-    if isinstance(exc, httpx.TimeoutException):
-        return "timeout", False, f"{type(exc).__name__}: {detail}"
-    if isinstance(exc, httpx.ConnectError):
-        chain = list(_causes(exc))
-        text = " ".join(str(e) for e in chain).lower()
-        if any(isinstance(e, (ssl.SSLError, ssl.CertificateError)) for e in chain) or \
-                any(word in text for word in ("ssl", "certificate", "tls", "handshake")):
-            return "tls", False, detail
-        if any(isinstance(e, ConnectionRefusedError) for e in chain) or "refused" in text or "errno 111" in text:
-            return "refused", True, detail
-        return "unreachable", True, detail
-    return "connection", False, f"{type(exc).__name__}: {detail}"
-
-
-def backoff_delay(attempt, base=0.1, cap=2.0):
-    """Capped exponential backoff with jitter for the attempt-th retry (1-based)."""
-    return min(cap, base * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
 
 
 # -- targets -----------------------------------------------------------------
@@ -199,7 +165,7 @@ class Prober:
     """
 
     def __init__(self, k8s_factory=None, transport=None, clock=time.perf_counter, sleep=time.sleep,
-                 backoff=backoff_delay, max_workers=MAX_WORKERS):
+                 backoff=None, max_workers=MAX_WORKERS):
         self._k8s_factory = k8s_factory
         self._k8s = None
         self._transport = transport
@@ -207,7 +173,7 @@ class Prober:
         self._plain_verify = True
         self._clock = clock
         self._sleep = sleep
-        self._backoff = backoff
+        self._backoff = backoff or (lambda attempt: http.backoff(attempt, RETRY))
         self._max_workers = max_workers
 
     # clients -----------------------------------------------------------------
@@ -221,12 +187,8 @@ class Prober:
     def http(self, verify=True):
         """The client for a TLS setting (built once; verify=True loads the CA bundle)."""
         if verify not in self._clients:
-            self._clients[verify] = httpx.Client(
-                verify=verify, http1=True, http2=False, follow_redirects=False, transport=self._transport,
-                timeout=httpx.Timeout(5.0),
-                limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
-                headers={"User-Agent": USER_AGENT},
-            )
+            self._clients[verify] = http.client(verify=verify, timeout=5.0, pool=64, transport=self._transport,
+                                                user_agent=USER_AGENT)
         return self._clients[verify]
 
     def close(self):
@@ -285,8 +247,8 @@ class Prober:
             try:
                 response = send()
             except httpx.TransportError as exc:
-                kind, retryable, detail = classify(exc)
-                if retryable and retries < target.retries:
+                kind, _never_sent, detail = http.classify(exc)
+                if retries < target.retries and http.retry_delay(1, RETRY, "GET", error=exc) is not None:
                     retries += 1
                     self._sleep(self._backoff(retries))
                     continue
@@ -452,7 +414,7 @@ def health_probe(module, transport=None):
     params = module.params
     targets = build_targets(params)
     started = time.monotonic()
-    with Prober(k8s_factory=lambda: K8sClient.from_params(params, module), transport=transport) as prober:
+    with Prober(k8s_factory=lambda: K8sClient.from_params(params, module.no_log_values), transport=transport) as prober:
         outcome = prober.probe(targets)
     result = dict(changed=False, duration_ms=round((time.monotonic() - started) * 1000.0, 1), **outcome)
     if params.get("fail_on_unhealthy") and not outcome["healthy"]:

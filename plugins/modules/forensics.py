@@ -158,7 +158,7 @@ from ansible_collections.mataresit.emergency.plugins.module_utils.security impor
 
 
 def operation(module):
-    with K8sClient.from_params(module.params, module) as client:
+    with K8sClient.from_params(module.params, module.no_log_values) as client:
         return forensics.capture(client, module.params, check_mode=module.check_mode,
                                  no_log_values=module.no_log_values)
 

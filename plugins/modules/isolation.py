@@ -166,7 +166,7 @@ from ansible_collections.mataresit.emergency.plugins.module_utils.security impor
 
 
 def operation(module):
-    with K8sClient.from_params(module.params, module) as client:
+    with K8sClient.from_params(module.params, module.no_log_values) as client:
         result = isolation.apply(client, module.params, check_mode=module.check_mode)
     if not module._diff:
         result.pop("diff", None)

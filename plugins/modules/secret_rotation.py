@@ -274,7 +274,7 @@ ALPHABETS = ["alnum", "hex", "urlsafe", "printable"]
 
 
 def operation(module):
-    with K8sClient.from_params(module.params, module) as client:
+    with K8sClient.from_params(module.params, module.no_log_values) as client:
         result = rotation.run(client, module.params, module.no_log_values, check_mode=module.check_mode)
     for warning in result.pop("warnings", []):
         module.warn(warning)

@@ -155,7 +155,7 @@ def run(module, transport=None):
     parts = [ns, kind.lower(), name, container_name]
     verb = "revert" if p["state"] == "revert" else "patch"
     with failing_to(f"{verb} container '{container_name}' of {kind.lower()} {ns}/{name}"), \
-            K8sClient.from_params(p, module, transport=transport) as client:
+            K8sClient.from_params(p, module.no_log_values, transport=transport) as client:
         earlier = workspace.latest(p["incident_dir"], CATEGORY, parts) if p["incident_dir"] else None
         if p["state"] == "revert":
             if not earlier:

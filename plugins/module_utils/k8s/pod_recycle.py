@@ -149,7 +149,7 @@ def run(module, transport=None):
         raise ConfigError("Failed to recycle pods: give label_selector and/or a filter (not_running, phases, "
                           "not_ready); recycling every pod of a namespace is not supported")
     what = f"pods in {p['namespace']}" + (f" matching '{p['label_selector']}'" if p["label_selector"] else "")
-    with failing_to(f"recycle {what}"), K8sClient.from_params(p, module, transport=transport) as client:
+    with failing_to(f"recycle {what}"), K8sClient.from_params(p, module.no_log_values, transport=transport) as client:
         result = recycle(client, p["namespace"], p["label_selector"], p["not_running"], p["phases"], p["not_ready"],
                          p["max_concurrent"], dry_run=module.check_mode, wait=p["wait"],
                          timeout=p["wait_timeout"], sleep=p["wait_sleep"], incident_dir=p["incident_dir"])

@@ -146,7 +146,7 @@ def run(module, transport=None):
                           "which this module does not manage); use action restart or status")
     verb = {"status": "get the rollout status of", "history": "read the rollout history of"}.get(action, action)
     with failing_to(f"{verb} {kind.lower()} {ns}/{name}"), \
-            K8sClient.from_params(p, module, transport=transport) as client:
+            K8sClient.from_params(p, module.no_log_values, transport=transport) as client:
         result = {"changed": False, "action": action, "kind": kind, "namespace": ns, "name": name}
         if action == "history":
             obj = deployments.get_workload(client, kind, ns, name)

@@ -236,5 +236,5 @@ def run(module, transport=None):
     p = module.params
     verb = {"present": "scale", "restore": "restore the replicas of", "drain_cycle": "drain-cycle"}[p["state"]]
     with failing_to(f"{verb} {p['kind'].lower()} {p['namespace']}/{p['name']}"), \
-            K8sClient.from_params(p, module, transport=transport) as client:
+            K8sClient.from_params(p, module.no_log_values, transport=transport) as client:
         return _Scaler(client, module).run()

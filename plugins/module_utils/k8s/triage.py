@@ -671,7 +671,7 @@ class Triage:
 
 def triage(module, transport=None):
     """Module operation: gather, judge, return (never changes anything)."""
-    client = K8sClient.from_params(module.params, module, transport=transport)
+    client = K8sClient.from_params(module.params, module.no_log_values, transport=transport)
     with client:
         facts = Triage(client, module.params).run()
     return dict(facts, changed=False)

@@ -11,7 +11,7 @@ import re
 from ansible_collections.mataresit.emergency.plugins.module_utils import workspace
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.args import INCIDENT_DIR_ARG_SPEC
-from ansible_collections.mataresit.emergency.plugins.module_utils.saas_http import RetryPolicy
+from ansible_collections.mataresit.emergency.plugins.module_utils.http import RetryPolicy
 
 DEDUP_PREFIX = "mataresit-"
 MAX_DEDUP_KEY = 255

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ApiError, ConfigError
 from ansible_collections.mataresit.emergency.plugins.module_utils.notify import common
-from ansible_collections.mataresit.emergency.plugins.module_utils.saas_http import SaasClient
+from ansible_collections.mataresit.emergency.plugins.module_utils.saas import SaasClient
 
 REGIONS = {
     "us": {"events": "https://events.pagerduty.com", "api": "https://api.pagerduty.com"},
@@ -61,7 +61,7 @@ def _events(module, params, transport):
     body = build_event(params, key)
     base = params.get("events_url") or REGIONS[params["region"]]["events"]
     action = f"{body['event_action']} PagerDuty alert {key}"
-    with SaasClient("PagerDuty", base, secrets=[params["routing_key"]], module=module,
+    with SaasClient("PagerDuty", base, secrets=[params["routing_key"]], no_log_values=module.no_log_values,
                     credential_hint="the pagerduty routing_key", url_hint="events_url / region",
                     timeout=params["request_timeout"], policy=common.policy_from_params(params),
                     transport=transport) as client:
@@ -95,7 +95,7 @@ def _rest(module, params, transport):
     headers = {"Accept": REST_ACCEPT, "Content-Type": "application/json",
                "Authorization": f"Token token={params['api_token']}"}
     write_headers = {"From": params["from_email"]} if params.get("from_email") else {}
-    with SaasClient("PagerDuty", base, headers=headers, secrets=[params["api_token"]], module=module,
+    with SaasClient("PagerDuty", base, headers=headers, secrets=[params["api_token"]], no_log_values=module.no_log_values,
                     credential_hint="pagerduty api_token", url_hint="api_url / region",
                     timeout=params["request_timeout"], policy=common.policy_from_params(params),
                     transport=transport) as client:

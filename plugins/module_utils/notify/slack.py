@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError
 from ansible_collections.mataresit.emergency.plugins.module_utils.notify import common
-from ansible_collections.mataresit.emergency.plugins.module_utils.saas_http import SaasClient, secret_url_parts
+from ansible_collections.mataresit.emergency.plugins.module_utils.saas import SaasClient, secret_url_parts
 
 SEVERITY_EMOJI = {"critical": ":red_circle:", "error": ":large_orange_circle:", "warning": ":large_yellow_circle:",
                   "info": ":large_blue_circle:", "resolved": ":large_green_circle:"}
@@ -67,7 +67,7 @@ def run(module, transport=None):
         raise ConfigError("Failed to post the Slack message: webhook_url is not an http(s) URL")
     message = build_message(params)
     key = params.get("incident_id") or "slack"
-    with SaasClient("Slack", f"{parts.scheme}://{parts.netloc}", secrets=secret_url_parts(url), module=module,
+    with SaasClient("Slack", f"{parts.scheme}://{parts.netloc}", secrets=secret_url_parts(url), no_log_values=module.no_log_values,
                     credential_hint="webhook_url", url_hint="webhook_url", timeout=params["request_timeout"],
                     policy=common.policy_from_params(params), transport=transport) as client:
         request = client.describe("POST", url, message)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError
 from ansible_collections.mataresit.emergency.plugins.module_utils.notify import common
-from ansible_collections.mataresit.emergency.plugins.module_utils.saas_http import SaasClient
+from ansible_collections.mataresit.emergency.plugins.module_utils.saas import SaasClient
 
 DEFAULT_API_URL = "https://api.statuspage.io/v1"
 PER_PAGE = 100
@@ -21,7 +21,7 @@ def run(module, transport=None):
     params = module.params
     headers = {"Authorization": f"OAuth {params['api_key']}", "Accept": "application/json"}
     with SaasClient("Statuspage", params.get("api_url") or DEFAULT_API_URL, headers=headers,
-                    secrets=[params["api_key"]], module=module, credential_hint="statuspage api_key",
+                    secrets=[params["api_key"]], no_log_values=module.no_log_values, credential_hint="statuspage api_key",
                     url_hint="api_url", timeout=params["request_timeout"], policy=common.policy_from_params(params),
                     min_interval=params["request_interval"], pace_key=params["api_key"],
                     transport=transport) as client:

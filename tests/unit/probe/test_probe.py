@@ -11,7 +11,7 @@ import threading
 import httpx
 import pytest
 
-from ansible_collections.mataresit.emergency.plugins.module_utils import probe
+from ansible_collections.mataresit.emergency.plugins.module_utils import http, probe
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import (
     ApiError, ConfigError, EmergencyError, NotFoundError, UnreachableError,
 )
@@ -184,7 +184,7 @@ def test_classify_follows_the_cause_chain():
         except OSError as inner:
             raise httpx.ConnectError("All connection attempts failed") from inner
     except httpx.ConnectError as exc:
-        assert probe.classify(exc)[:2] == ("refused", True)
+        assert http.classify(exc)[:2] == ("refused", True)
 
 
 def test_most_severe_error_wins_and_all_are_counted():
@@ -254,9 +254,9 @@ def test_nothing_but_connect_errors_is_retried(answer):
 
 def test_backoff_is_capped_and_jittered():
     for attempt in range(1, 12):
-        delay = probe.backoff_delay(attempt)
+        delay = http.backoff(attempt, probe.RETRY)
         assert 0 < delay <= 2.0
-    assert probe.backoff_delay(1) <= 0.1
+    assert http.backoff(1, probe.RETRY) <= 0.1
 
 
 # -- many targets, one client ------------------------------------------------

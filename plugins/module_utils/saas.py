@@ -1,26 +1,14 @@
-"""The one HTTP layer every SaaS notification module uses (PagerDuty,
-Statuspage, Slack): one keep-alive client per module run with timeouts, retries
-of transient failures only, provider error messages, pacing, and redaction.
-
-Retry policy (decided by `retry_delay`, unit-tested on its own):
-- connect errors (nothing reached the server): always retried;
-- 429, and Statuspage's 420 (refused before acting): retried, waiting what
-  `Retry-After` (seconds or HTTP date) or PagerDuty's `ratelimit-reset` says;
-- 5xx and read errors/timeouts (the server may have acted): retried only for
-  idempotent methods, or a POST whose dedup / incident key makes a repeat safe;
-- any other 4xx: never retried; it fails at once with the provider's message.
-Backoff without a server hint is exponential with jitter, capped.
-"""
+"""The SaaS client every notification module uses (PagerDuty, Statuspage,
+Slack): one keep-alive client per module run (built by http.client), the one
+retry policy of http.py, provider error messages, pacing, and redaction of
+the requests it describes."""
 from __future__ import annotations
 
-import email.utils
 import hashlib
 import json
 import os
-import random
 import tempfile
 import time
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 try:
@@ -28,79 +16,13 @@ try:
 except ImportError:  # pragma: no cover - not POSIX: pacing stays per run
     fcntl = None
 
+from ansible_collections.mataresit.emergency.plugins.module_utils import http
 from ansible_collections.mataresit.emergency.plugins.module_utils.deps import optional_import
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ApiError, UnreachableError
 from ansible_collections.mataresit.emergency.plugins.module_utils.redact import MIN_SECRET_LEN
 from ansible_collections.mataresit.emergency.plugins.module_utils.redact import mask_known as redact
 
 httpx = optional_import("httpx")
-
-IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
-RATE_LIMIT_STATUSES = frozenset({420, 429})
-
-
-@dataclass
-class RetryPolicy:
-    retries: int = 3            # attempts after the first one
-    backoff_base: float = 0.5   # first backoff without a server hint (seconds)
-    backoff_cap: float = 8.0    # largest backoff without a server hint
-    max_wait: float = 60.0      # a server asking for longer than this fails at once
-
-
-def parse_retry_after(headers, now=None):
-    """Seconds the server asks us to wait: Retry-After (seconds or HTTP date) or ratelimit-reset; else None."""
-    value = headers.get("Retry-After")
-    if value is not None:
-        value = value.strip()
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            try:
-                when = email.utils.parsedate_to_datetime(value)
-            except (TypeError, ValueError):
-                when = None
-            if when is not None:
-                return max(0.0, when.timestamp() - (time.time() if now is None else now))
-    reset = headers.get("ratelimit-reset")  # PagerDuty: seconds until the window resets
-    if reset is not None:
-        try:
-            return max(0.0, float(reset.strip()))
-        except ValueError:
-            return None
-    return None
-
-
-def retry_delay(attempt, policy, method, retry_safe=False, response=None, error=None, rand=random.uniform):
-    """Seconds to wait before attempt `attempt + 1`, or None when the failure must not be retried.
-
-    attempt counts from 1; `retry_safe` marks a POST that carries a dedup / incident key.
-    """
-    if attempt > policy.retries:
-        return None
-    repeat_safe = method.upper() in IDEMPOTENT_METHODS or retry_safe
-    hinted = None
-    if error is not None:
-        if isinstance(error, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
-            pass  # the request never left: safe for any method
-        elif isinstance(error, httpx.TransportError) and repeat_safe:
-            pass  # read error / timeout: the server may have acted
-        else:
-            return None
-    elif response is not None:
-        status = response.status_code
-        if status in RATE_LIMIT_STATUSES:
-            hinted = parse_retry_after(response.headers)
-        elif status >= 500 and repeat_safe:
-            hinted = parse_retry_after(response.headers) if status == 503 else None
-        else:
-            return None
-    if hinted is not None:
-        if hinted > policy.max_wait:
-            return None
-        return hinted + rand(0, min(1.0, hinted * 0.1))
-    backoff = min(policy.backoff_cap, policy.backoff_base * 2 ** (attempt - 1))
-    return backoff * rand(0.5, 1.0)
-
 
 def provider_message(response):
     """The provider's own explanation from an error response (JSON or plain text), one line."""
@@ -139,7 +61,7 @@ class SaasClient:
 
     service: provider name in messages ("PagerDuty"); credential_hint: what to
     check on a 401 ("pagerduty api_token"); url_hint: the option holding the URL.
-    secrets are redacted from describe() output and registered with module.no_log_values.
+    secrets are redacted from describe() output and added to no_log_values.
     min_interval paces requests; with pace_key (the API key) the pacing is shared by
     every module run on this host using that key (parallel forks), through a 0600 lock
     file named after a hash of the key in pace_dir (the temp directory by default).
@@ -147,12 +69,12 @@ class SaasClient:
 
     def __init__(self, service, base_url, headers=None, secrets=(), credential_hint="the API credentials",
                  url_hint="the URL", timeout=30.0, policy=None, min_interval=0.0, pace_key=None, pace_dir=None,
-                 transport=None, module=None, sleep=time.sleep, clock=time.monotonic):
+                 transport=None, no_log_values=None, sleep=time.sleep, clock=time.monotonic):
         self.service = service
         self.base_url = base_url.rstrip("/")
         self.credential_hint = credential_hint
         self.url_hint = url_hint
-        self.policy = policy or RetryPolicy()
+        self.policy = policy or http.RetryPolicy()
         self.min_interval = float(min_interval or 0)
         self.secrets = [s for s in secrets if s]
         self.sleep = sleep
@@ -165,16 +87,10 @@ class SaasClient:
         if pace_key and self.min_interval and fcntl is not None:
             digest = hashlib.sha256(f"{service}:{pace_key}".encode()).hexdigest()[:16]
             self._pace_file = os.path.join(pace_dir or tempfile.gettempdir(), f"mataresit-pace-{digest}")
-        if module is not None:
-            module.no_log_values.update(s for s in self.secrets if len(s) >= MIN_SECRET_LEN)
-        self.headers = {"User-Agent": "mataresit.emergency", **(headers or {})}
-        self._http = httpx.Client(
-            headers=self.headers,
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            limits=httpx.Limits(max_connections=4, max_keepalive_connections=4),
-            transport=transport,
-            follow_redirects=False,
-        )
+        if no_log_values is not None:
+            no_log_values.update(s for s in self.secrets if len(s) >= MIN_SECRET_LEN)
+        self.headers = {"User-Agent": http.USER_AGENT, **(headers or {})}
+        self._http = http.client(headers=self.headers, timeout=timeout, pool=4, transport=transport)
 
     def close(self):
         self._http.close()
@@ -255,7 +171,7 @@ class SaasClient:
                 error = exc
             if response is not None and response.status_code < 400:
                 return response
-            delay = retry_delay(attempt, self.policy, method, retry_safe, response=response, error=error)
+            delay = http.retry_delay(attempt, self.policy, method, retry_safe, response=response, error=error)
             if delay is None:
                 break
             self.retried += 1
@@ -290,8 +206,8 @@ class SaasClient:
             msg = f"the API key was rejected ({status_text}): check {self.credential_hint}"
         elif status == 403:
             msg = f"permission denied ({status_text}){': ' + detail if detail else ''}; check that {self.credential_hint} may do this"
-        elif status in RATE_LIMIT_STATUSES:
-            wait = parse_retry_after(response.headers)
+        elif status in http.RATE_LIMIT_STATUSES:
+            wait = http.parse_retry_after(response.headers)
             after = f"; the server asks to wait {wait:.0f}s" if wait is not None else ""
             msg = f"rate limited by {self.service} ({status_text}) after {attempts} attempts{after}; retry later"
         elif status >= 500:
