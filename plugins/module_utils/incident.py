@@ -1,20 +1,15 @@
-"""Incidents: the id that drives every dedup key, the workspace, the timeline
-entries the callback writes, and the post-incident report built from them."""
+"""Incidents: the id that drives every dedup key, opening the workspace, what
+the timeline keeps of a task result, and the post-incident report built from
+the timeline (files are read and written through workspace.py)."""
 from __future__ import annotations
 
 import datetime
 import hashlib
-import json
-import os
-import re
 
+from ansible_collections.mataresit.emergency.plugins.module_utils import workspace
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError
 from ansible_collections.mataresit.emergency.plugins.module_utils.redact import redact
-from ansible_collections.mataresit.emergency.plugins.module_utils.workspace import ensure_dir, write_private
 
-TIMELINE_FILE = "timeline.jsonl"
-INCIDENT_FILE = "incident.json"
-REPORT_FILE = "postmortem.md"
 # Runbook response times: minutes within which the response must act.
 RESPONSE_TARGET_MINUTES = {"P0": 5, "P1": 15, "P2": 60, "P3": 1440}
 # Result keys worth keeping in the timeline (values are redacted again when written).
@@ -24,7 +19,6 @@ SUMMARY_KEYS = ("verdict", "recommended_action", "action", "healthy", "previous_
                 "policy", "breaches", "duration_s", "external_rotation_required")
 # Bookkeeping tasks that the report's timeline leaves out (the timeline file keeps them).
 INTERNAL_ACTIONS = ("validate_argument_spec", "set_fact", "debug", "include_role", "include_tasks", "import_tasks")
-ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{2,99}$")
 
 
 def now_utc():
@@ -39,15 +33,19 @@ def derive_incident_id(severity, reason, clusters, day=None):
 
 
 def open_incident(workspace_root, severity, reason, clusters, incident_id=None, environment=None,
-                  alert_started_at=None, check_mode=False):
-    """Create (or reuse) the incident workspace; return (changed, incident dict)."""
+                  alert_started_at=None, check_mode=False, create=True):
+    """Create (or reuse) the incident workspace; return (changed, incident dict).
+
+    create=False fails unless the incident exists (a run that works on an earlier incident).
+    """
     incident_id = incident_id or derive_incident_id(severity, reason, clusters)
-    if not ID_PATTERN.match(incident_id):
-        raise ConfigError(f"Failed to open incident: id '{incident_id}' must be 3-100 letters, digits, '.', '_' or '-'.")
-    directory = os.path.join(workspace_root, incident_id)
-    existing = read_incident(directory)
+    directory = workspace.incident_path(workspace_root, incident_id)
+    existing = workspace.read_incident(directory)
     if existing:
         return False, existing
+    if not create:
+        raise ConfigError(f"No incident workspace {directory}: pass the id of an earlier incident with "
+                          "-e incident_id=<id> (and -e incident_workspace_root=<dir> if it is elsewhere).")
     incident = {
         "incident_id": incident_id, "incident_dir": directory, "severity": severity, "reason": reason,
         "clusters": sorted(clusters or []), "environment": environment,
@@ -56,17 +54,8 @@ def open_incident(workspace_root, severity, reason, clusters, incident_id=None, 
         "response_target_minutes": RESPONSE_TARGET_MINUTES[severity],
     }
     if not check_mode:
-        ensure_dir(directory)
-        write_private(os.path.join(directory, INCIDENT_FILE), json.dumps(incident, indent=2))
+        workspace.write_incident(directory, incident)
     return True, incident
-
-
-def read_incident(directory):
-    try:
-        with open(os.path.join(directory, INCIDENT_FILE), encoding="utf-8") as handle:
-            return json.load(handle)
-    except (OSError, ValueError):
-        return None
 
 
 def summarize_result(raw, censored):
@@ -84,18 +73,6 @@ def summarize_result(raw, censored):
     if summary:
         out["summary"] = summary
     return redact(out)
-
-
-def read_timeline(directory):
-    entries = []
-    try:
-        with open(os.path.join(directory, TIMELINE_FILE), encoding="utf-8") as handle:
-            for line in handle:
-                if line.strip():
-                    entries.append(json.loads(line))
-    except OSError:
-        pass
-    return entries
 
 
 def _ts(value):
@@ -185,19 +162,19 @@ def _detail(entry):
 
 
 def write_report(incident_dir, impact=None, follow_ups=None, resolved_at=None, check_mode=False):
-    incident = read_incident(incident_dir)
+    incident = workspace.read_incident(incident_dir)
     if incident is None:
         raise ConfigError(f"Failed to write the incident report: no incident at {incident_dir}; "
                           "open it with mataresit.emergency.incident first.")
-    entries = read_timeline(incident_dir)
+    entries = workspace.read_timeline(incident_dir)
     figures = phase_figures(incident, entries, resolved_at)
     text = render_report(incident, entries, figures, impact, follow_ups)
-    path = os.path.join(incident_dir, REPORT_FILE)
+    path = workspace.report_path(incident_dir)
     try:
         with open(path, encoding="utf-8") as handle:
             changed = handle.read() != text
     except OSError:
         changed = True
     if changed and not check_mode:
-        write_private(path, text)
+        workspace.write_private(path, text)
     return changed, path, text, figures

@@ -42,6 +42,12 @@ options:
       - Directory under which incident workspaces are created.
       - Defaults to E(MRE_INCIDENTS_DIR), else C(~/.mataresit-emergency/incidents).
     type: path
+  create:
+    description:
+      - Whether to create the workspace of a new incident. V(false) fails unless the incident exists, for runs
+        that work on an earlier incident (reverting or restoring what it changed).
+    type: bool
+    default: true
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -71,6 +77,16 @@ incident_dir:
   description: The incident workspace.
   returned: always
   type: str
+cluster_dirs:
+  description: Per cluster of O(clusters), the part of the workspace where its steps record what they replace.
+  returned: always
+  type: dict
+  sample: {"prod-eu": "/var/lib/incidents/p0-20261127-1a2b3c4d/clusters/prod-eu"}
+evidence_dirs:
+  description: Per cluster of O(clusters), where its forensic evidence bundles go.
+  returned: always
+  type: dict
+  sample: {"prod-eu": "/var/lib/incidents/p0-20261127-1a2b3c4d/evidence/prod-eu"}
 opened_at:
   description: When the incident was first opened (UTC).
   returned: always
@@ -81,23 +97,21 @@ response_target_minutes:
   type: int
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.mataresit.emergency.plugins.module_utils import workspace
 from ansible_collections.mataresit.emergency.plugins.module_utils.incident import open_incident
 from ansible_collections.mataresit.emergency.plugins.module_utils.module_runner import run
 
 
-DEFAULT_WORKSPACE_ROOT = os.path.join(os.environ.get("HOME", "/root"), ".mataresit-emergency", "incidents")
-
-
 def open_from_params(module):
     p = module.params
-    root = p["workspace_root"] or os.environ.get("MRE_INCIDENTS_DIR") or DEFAULT_WORKSPACE_ROOT
-    changed, incident = open_incident(root, p["severity"], p["reason"], p["clusters"], p["incident_id"],
-                                      p["environment"], p["alert_started_at"], module.check_mode)
-    return dict(changed=changed, **incident)
+    changed, incident = open_incident(workspace.root(p["workspace_root"]), p["severity"], p["reason"], p["clusters"],
+                                      p["incident_id"], p["environment"], p["alert_started_at"], module.check_mode,
+                                      create=p["create"])
+    directory = incident["incident_dir"]
+    return dict(changed=changed, cluster_dirs={c: workspace.cluster_dir(directory, c) for c in p["clusters"]},
+                evidence_dirs={c: workspace.evidence_dir(directory, c) for c in p["clusters"]}, **incident)
 
 
 def main():
@@ -110,6 +124,7 @@ def main():
             environment=dict(type="str"),
             alert_started_at=dict(type="str"),
             workspace_root=dict(type="path"),
+            create=dict(type="bool", default=True),
         ),
         supports_check_mode=True,
     )

@@ -14,7 +14,7 @@ from ansible_collections.mataresit.emergency.plugins.module_utils.errors import 
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import deployments
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.client import K8sClient
 
-CATEGORY = "container_patch"
+CATEGORY = workspace.CONTAINER_PATCH
 RESOURCE_SECTIONS = ("requests", "limits")
 _SUFFIXES = {"Ki": 2 ** 10, "Mi": 2 ** 20, "Gi": 2 ** 30, "Ti": 2 ** 40, "Pi": 2 ** 50, "Ei": 2 ** 60,
              "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": 1, "k": 10 ** 3,

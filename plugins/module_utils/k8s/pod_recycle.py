@@ -100,7 +100,7 @@ def recycle(client, namespace, label_selector=None, not_running=False, phases=No
               "matched": len(pods), "unowned": [pod["metadata"]["name"] for pod in chosen if not controller_of(pod)],
               "replacements": [], "elapsed": 0, "backup_path": None}
     if chosen and not dry_run:
-        result["backup_path"] = workspace.record(incident_dir, "pod_recycle", [namespace, label_selector or "pods"], {
+        result["backup_path"] = workspace.record(incident_dir, workspace.POD_RECYCLE, [namespace, label_selector or "pods"], {
             "namespace": namespace, "label_selector": label_selector,
             "pods": [deployments.strip_object(pod) for pod in chosen]})
     size = max_concurrent if max_concurrent and max_concurrent > 0 else max(1, len(chosen))

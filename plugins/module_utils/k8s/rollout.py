@@ -86,7 +86,7 @@ def backup(incident_dir, action, obj):
     """Record the object an action is about to change in the incident workspace; return the path."""
     md = deployments.meta(obj)
     kind = obj.get("kind") or "Deployment"
-    return workspace.record(incident_dir, "rollout", [md.get("namespace"), kind.lower(), md.get("name"), action],
+    return workspace.record(incident_dir, workspace.ROLLOUT, [md.get("namespace"), kind.lower(), md.get("name"), action],
                             {"action": action, "kind": kind, "namespace": md.get("namespace"),
                              "name": md.get("name"), "object": deployments.strip_object(obj)})
 

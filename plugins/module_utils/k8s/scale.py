@@ -14,7 +14,7 @@ from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import dep
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.client import K8sClient
 
 SCALE_KINDS = ("Deployment", "StatefulSet", "ReplicaSet")
-CATEGORY = "scale"
+CATEGORY = workspace.SCALE
 _REPLICAS = re.compile(r"^\s*([+-]?)\s*(\d+)\s*$")
 
 

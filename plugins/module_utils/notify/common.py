@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 
 from ansible_collections.mataresit.emergency.plugins.module_utils import workspace
@@ -15,7 +14,7 @@ from ansible_collections.mataresit.emergency.plugins.module_utils.http import Re
 
 DEDUP_PREFIX = "mataresit-"
 MAX_DEDUP_KEY = 255
-SENT_CATEGORY = "notifications"
+SENT_CATEGORY = workspace.NOTIFICATIONS
 
 # Options every HTTP notification module takes (documented in doc_fragments/saas.py).
 SAAS_HTTP_ARG_SPEC = dict(
@@ -62,7 +61,7 @@ def already_sent(incident_dir, kind, key, digest):
     if not incident_dir:
         return False
     # Fail on an unusable workspace now, not after the notification went out unrecorded.
-    workspace.ensure_dir(os.path.join(incident_dir, SENT_CATEGORY))
+    workspace.ensure_dir(workspace.category_dir(incident_dir, SENT_CATEGORY))
     last = workspace.latest(incident_dir, SENT_CATEGORY, _name(kind, key))
     return bool(last and last.get("fingerprint") == digest)
 

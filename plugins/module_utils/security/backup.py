@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import time
 
 from ansible_collections.mataresit.emergency.plugins.module_utils import workspace
 from ansible_collections.mataresit.emergency.plugins.module_utils.deps import optional_import
@@ -74,8 +73,8 @@ def decrypt(backup_key, envelope, source="the secret backup"):
 
 def write(directory, name_hint, backup_key, payload, header):
     """Encrypt payload into a new 0600 file in directory; return its path (never overwrites)."""
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    path = os.path.join(directory, f"backup-{workspace._safe(name_hint)}-{stamp}-{os.urandom(3).hex()}.json")
+    stamp = workspace.stamp()
+    path = os.path.join(directory, f"backup-{workspace.safe_name(name_hint)}-{stamp}-{os.urandom(3).hex()}.json")
     envelope = encrypt(backup_key, payload, dict(header, created_at=stamp))
     return workspace.write_private(path, json.dumps(envelope, indent=1, sort_keys=True))
 

@@ -222,7 +222,7 @@ def capture(client, params, check_mode=False, no_log_values=None):
     if params.get("dest"):
         dest = params["dest"]
     elif params.get("incident_dir"):
-        dest = os.path.join(params["incident_dir"], "evidence")
+        dest = workspace.category_dir(params["incident_dir"], workspace.EVIDENCE)
     else:
         raise ConfigError("Failed to capture evidence: give 'dest' or 'incident_dir' to say where the bundle goes.")
     if params["since_seconds"] <= 0 or params["max_log_bytes"] <= 0:
@@ -233,8 +233,8 @@ def capture(client, params, check_mode=False, no_log_values=None):
     if no_log_values is not None:
         no_log_values.update(values)
     now = time.time()
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
-    bundle = f"forensics-{workspace._safe(namespace)}-{stamp}"
+    stamp = workspace.stamp(now)
+    bundle = workspace.evidence_name(namespace, now)
     path = os.path.join(dest, bundle + ".tar.gz")
     result = dict(facts, changed=True, namespace=namespace, path=path, checksum_path=path + ".sha256",
                   file_count=len(files) + 1, files=sorted(["manifest.json"] + list(files)))

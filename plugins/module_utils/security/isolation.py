@@ -148,7 +148,7 @@ def apply(client, params, check_mode=False):
     result["diff"] = {"before": before or {}, "after": after or {},
                       "before_header": f"NetworkPolicy {namespace}/{name}", "after_header": f"NetworkPolicy {namespace}/{name}"}
     if not check_mode:
-        result["record"] = workspace.record(params.get("incident_dir"), "isolation", [namespace, name],
+        result["record"] = workspace.record(params.get("incident_dir"), workspace.ISOLATION, [namespace, name],
                                             {"action": state, "namespace": namespace, "name": name,
                                              "previous": current, "applied": after})
     return result

@@ -258,7 +258,7 @@ def consumers(deployment_list, secret_names):
 
 # -- state file ------------------------------------------------------------------
 def state_path(incident_dir, namespace):
-    return os.path.join(incident_dir, "secrets", f"rotation-{workspace._safe(namespace)}.json")
+    return os.path.join(workspace.category_dir(incident_dir, workspace.SECRETS), f"rotation-{workspace.safe_name(namespace)}.json")
 
 
 def load_state(path, namespace):
