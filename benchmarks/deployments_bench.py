@@ -26,7 +26,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import deployments, resources, rollout, scale
+from ansible_collections.mataresit.emergency.plugins.module_utils import workloads
+from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import resources, rollout, scale, waiter
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.client import K8sClient
 from tools.run_module import run_module_process
 
@@ -84,14 +85,14 @@ def main():
             raise SystemExit(f"{name} failed: {result.get('msg')}")
 
     def settle():
-        deployments.wait_for_rollout(client, NS, APP, 300, 0.2)
+        workloads.wait_for_rollout(client, NS, APP, 300, 0.2)
 
     def set_image(image):
         client.patch(dep_path, {"spec": {"progressDeadlineSeconds": 600, "template": {"spec": {"containers": [
             {"name": APP, "image": image}]}}}}, patch_type="strategic")
         if image == BAD:  # wait for the stalled rollout to show a crash-looping pod
             deadline = time.monotonic() + 60
-            while "CrashLoopBackOff" not in deployments.pod_problems(client, client.get(dep_path)):
+            while "CrashLoopBackOff" not in waiter.workload_pod_problems(client, client.get(dep_path)):
                 if time.monotonic() > deadline:
                     raise SystemExit("the bad image did not crash-loop")
                 time.sleep(0.2)

@@ -137,6 +137,17 @@ class K8sClient:
         except NotFoundError:
             return None
 
+    def read(self, kind, namespace, name, subresource=None):
+        """GET a namespaced object (or its subresource); a 404 says whether the namespace or the object is missing."""
+        try:
+            return self.get(resources.path(kind, namespace, name, subresource))
+        except NotFoundError as exc:
+            if self.get_or_none(resources.path("Namespace", None, namespace)) is None:
+                raise NotFoundError(f"namespace '{namespace}' does not exist; check 'namespace'",
+                                    status=404, reason="NotFound") from exc
+            raise NotFoundError(f"{kind.lower()} '{name}' does not exist in namespace '{namespace}'; check 'name'",
+                                status=404, reason="NotFound") from exc
+
     def iter_list(self, path, label_selector=None, field_selector=None, page_size=500):
         """Yield the items of a list, page by page (limit / continue)."""
         params = {"limit": page_size}
@@ -166,6 +177,24 @@ class K8sClient:
         if patch_type == "apply":
             params["force"] = "true" if force else "false"
         return self.request("PATCH", path, params=params, body=body, content_type=PATCH_TYPES[patch_type])
+
+    def patch_guarded(self, kind, namespace, name, ops, dry_run=False):
+        """Send a JSON patch whose first op tests metadata.resourceVersion.
+
+        The API server answers a failed test with a bare 422; when the object did
+        change meanwhile, say so (ConflictError) instead.
+        """
+        path = resources.path(kind, namespace, name)
+        try:
+            return self.patch(path, ops, patch_type="json", dry_run=dry_run)
+        except ApiError as exc:
+            if exc.status != 422 or not ops or ops[0].get("path") != "/metadata/resourceVersion":
+                raise
+            current = self.get_or_none(path)
+            if current is None or (current.get("metadata") or {}).get("resourceVersion") != ops[0].get("value"):
+                raise ConflictError(f"{kind.lower()} {namespace}/{name} changed while this task was changing it; "
+                                    "run the task again", status=409, reason="Conflict") from exc
+            raise
 
     def delete(self, path, dry_run=False, propagation="Background", preconditions=None, grace_period=None):
         body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation}

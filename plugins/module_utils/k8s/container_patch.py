@@ -11,7 +11,7 @@ from ansible_collections.mataresit.emergency.plugins.module_utils import workspa
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import (
     ConfigError, EmergencyError, failing_to,
 )
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import deployments
+from ansible_collections.mataresit.emergency.plugins.module_utils import workloads
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.client import K8sClient
 
 CATEGORY = workspace.CONTAINER_PATCH
@@ -167,7 +167,7 @@ def run(module, transport=None):
             wanted_env, wanted_resources = p["env"], p["resources"]
             if wanted_env is None and wanted_resources is None:
                 raise ConfigError("give 'env' and/or 'resources' to patch, or state=revert")
-        obj = deployments.get_workload(client, kind, ns, name)
+        obj = client.read(kind, ns, name)
         index, container = find_container(obj, container_name)
         new_env, prev_env, env_changed = plan_env(container.get("env"), wanted_env)
         new_res, prev_res, res_changed = plan_resources(container.get("resources"), wanted_resources)
@@ -193,11 +193,11 @@ def run(module, transport=None):
                 "kind": kind, "namespace": ns, "name": name, "container": container_name, "state": p["state"],
                 "previous": previous, "original": merge_original((earlier or {}).get("original"), previous)})
         ops = patch_ops(obj, index, container, new_env if env_changed else None, new_res if res_changed else None)
-        patched = deployments.json_patch_guarded(client, kind, ns, name, ops, dry_run=module.check_mode)
+        patched = client.patch_guarded(kind, ns, name, ops, dry_run=module.check_mode)
         result["generation"] = patched["metadata"].get("generation")
         if p["wait"] and not module.check_mode:
             try:
-                result["elapsed"] = deployments.wait_for_rollout(client, ns, name, p["wait_timeout"],
+                result["elapsed"] = workloads.wait_for_rollout(client, ns, name, p["wait_timeout"],
                                                                  p["wait_sleep"], kind)[1]
             except EmergencyError as exc:
                 exc.details.update(changed=True, previous=previous, backup_path=result["backup_path"])

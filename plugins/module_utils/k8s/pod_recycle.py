@@ -3,13 +3,11 @@ phase / readiness, a bounded number at a time, and wait until their owning
 controllers' replacements are Ready."""
 from __future__ import annotations
 
-import time
-
 from ansible_collections.mataresit.emergency.plugins.module_utils import workspace
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import (
-    ConfigError, EmergencyError, NotFoundError, WaitTimeout, failing_to,
+    ConfigError, EmergencyError, NotFoundError, failing_to,
 )
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import deployments, resources
+from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import objects, resources, waiter
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.client import K8sClient
 
 
@@ -102,10 +100,9 @@ def recycle(client, namespace, label_selector=None, not_running=False, phases=No
     if chosen and not dry_run:
         result["backup_path"] = workspace.record(incident_dir, workspace.POD_RECYCLE, [namespace, label_selector or "pods"], {
             "namespace": namespace, "label_selector": label_selector,
-            "pods": [deployments.strip_object(pod) for pod in chosen]})
+            "pods": [objects.strip(pod) for pod in chosen]})
     size = max_concurrent if max_concurrent and max_concurrent > 0 else max(1, len(chosen))
-    start = time.monotonic()
-    deadline = start + max(0, timeout)
+    deadline = waiter.Deadline(timeout)
     done = []
     try:
         for first in range(0, len(chosen), size):
@@ -117,29 +114,26 @@ def recycle(client, namespace, label_selector=None, not_running=False, phases=No
             done += batch
             if dry_run or not wait:
                 continue
-            checks = 0
-            while True:
-                state = replacement_state(client.list(path, label_selector=label_selector), before_uids, batch,
-                                          ready_before)
-                if state["done"]:
-                    result["replacements"] += state["replacements"]
-                    break
-                if time.monotonic() >= deadline:
-                    waiting = [r for r in state["replacements"] if not r["ready"]]
-                    detail = ", ".join(f"{r['name']} ({r['reason'] or r['phase']})" for r in waiting) or "none yet"
-                    raise WaitTimeout(
-                        f"replacements not Ready after {time.monotonic() - start:.0f}s: {state['ready']} ready pods "
-                        f"(before: {ready_before}), {len(state['replacements'])} of {state['expected_replacements']} "
-                        f"replacements created, not ready: {detail}"
-                        + (f", still terminating: {', '.join(state['lingering'])}" if state["lingering"] else "")
-                        + "; inspect the pods and the owning controller", state=state)
-                deployments.pause(checks, sleep, deadline)
-                checks += 1
+            _pods, state = waiter.wait(
+                waiter.poll(lambda: client.list(path, label_selector=label_selector), deadline, sleep),
+                lambda pods, batch=batch, before_uids=before_uids, ready_before=ready_before:
+                    replacement_state(pods, before_uids, batch, ready_before),
+                deadline, describe=_replacements_progress, hint="inspect the pods and the owning controller")
+            result["replacements"] += state["replacements"]
     except EmergencyError as exc:
         exc.details.update(changed=bool(done), deleted=[pod["metadata"]["name"] for pod in done])
         raise
-    result["elapsed"] = round(time.monotonic() - start, 3)
+    result["elapsed"] = deadline.elapsed()
     return result
+
+
+def _replacements_progress(pods, state):  # pylint: disable=unused-argument
+    waiting = [r for r in state["replacements"] if not r["ready"]]
+    detail = ", ".join(f"{r['name']} ({r['reason'] or r['phase']})" for r in waiting) or "none yet"
+    return "replacements not Ready", (
+        f"{state['ready']} ready pods (before: {state['ready_before']}), {len(state['replacements'])} of "
+        f"{state['expected_replacements']} replacements created, not ready: {detail}"
+        + (f", still terminating: {', '.join(state['lingering'])}" if state["lingering"] else ""))
 
 
 def run(module, transport=None):

@@ -1,11 +1,10 @@
 """The rollout module's work: restart, undo, status and history of a workload."""
 from __future__ import annotations
 
-import time
-
 from ansible_collections.mataresit.emergency.plugins.module_utils import workspace
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError, EmergencyError, failing_to
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import deployments, resources
+from ansible_collections.mataresit.emergency.plugins.module_utils import workloads
+from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import objects, resources, waiter
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.client import K8sClient
 
 # Set on the Deployment by an undo to the previous revision, so that re-running
@@ -19,7 +18,7 @@ def _escape(key):
 
 
 def _former_revisions(rs):
-    history = (deployments.meta(rs).get("annotations") or {}).get(deployments.REVISION_HISTORY) or ""
+    history = (objects.meta(rs).get("annotations") or {}).get(workloads.REVISION_HISTORY) or ""
     return [int(rev) for rev in history.split(",") if rev.strip().isdigit()]
 
 
@@ -31,10 +30,10 @@ def select_undo_target(deployment, replicasets, to_revision=None):
     skip_reason (else None) says why nothing is to be done: the Deployment
     already runs the target's template, or already undid it (ROLLED_BACK_FROM).
     """
-    name = deployments.meta(deployment).get("name")
+    name = objects.meta(deployment).get("name")
     if (deployment.get("spec") or {}).get("paused"):
         raise ConfigError(f"deployment '{name}' is paused; resume it before undoing a rollout")
-    by_revision = {deployments.revision_of(rs): rs for rs in replicasets if deployments.revision_of(rs)}
+    by_revision = {workloads.revision_of(rs): rs for rs in replicasets if workloads.revision_of(rs)}
     if not by_revision:
         raise ConfigError(f"deployment '{name}' has no rollout history (no ReplicaSets it owns)")
     current = max(by_revision)
@@ -54,11 +53,11 @@ def select_undo_target(deployment, replicasets, to_revision=None):
             raise ConfigError(f"deployment '{name}' has no revision before {current} to undo to")
         target_revision = max(older)
     target = by_revision[target_revision]
-    current_template = deployments.template_without_hash((deployment.get("spec") or {}).get("template"))
-    target_template = deployments.template_without_hash((target.get("spec") or {}).get("template"))
+    current_template = workloads.template_without_hash((deployment.get("spec") or {}).get("template"))
+    target_template = workloads.template_without_hash((target.get("spec") or {}).get("template"))
     if current_template == target_template:
         return target, current, f"the pod template already matches revision {target_revision}"
-    undone = (deployments.meta(deployment).get("annotations") or {}).get(ROLLED_BACK_FROM)
+    undone = (objects.meta(deployment).get("annotations") or {}).get(ROLLED_BACK_FROM)
     if not to_revision and undone == str(target_revision):
         return target, current, f"revision {target_revision} was already undone (now at revision {current})"
     return target, current, None
@@ -66,12 +65,12 @@ def select_undo_target(deployment, replicasets, to_revision=None):
 
 def undo_patch(deployment, target_template, reason=None, from_revision=None):
     """JSON patch that puts target_template into the Deployment (guarded by resourceVersion)."""
-    md = deployments.meta(deployment)
+    md = objects.meta(deployment)
     ops = [{"op": "test", "path": "/metadata/resourceVersion", "value": md.get("resourceVersion")},
            {"op": "replace", "path": "/spec/template", "value": target_template}]
     annotations = {}
     if reason:
-        annotations[deployments.CHANGE_CAUSE] = reason
+        annotations[workloads.CHANGE_CAUSE] = reason
     if from_revision:
         annotations[ROLLED_BACK_FROM] = str(from_revision)
     if annotations and md.get("annotations") is None:
@@ -84,23 +83,23 @@ def undo_patch(deployment, target_template, reason=None, from_revision=None):
 
 def backup(incident_dir, action, obj):
     """Record the object an action is about to change in the incident workspace; return the path."""
-    md = deployments.meta(obj)
+    md = objects.meta(obj)
     kind = obj.get("kind") or "Deployment"
     return workspace.record(incident_dir, workspace.ROLLOUT, [md.get("namespace"), kind.lower(), md.get("name"), action],
                             {"action": action, "kind": kind, "namespace": md.get("namespace"),
-                             "name": md.get("name"), "object": deployments.strip_object(obj)})
+                             "name": md.get("name"), "object": objects.strip(obj)})
 
 
 def _observed(client, deployment, timeout=15.0, sleep=0.25):
     """The Deployment once its controller has observed the latest generation (so its newest template has a
     ReplicaSet and "previous" means what it says); as it is if that takes longer than timeout."""
-    deadline = time.monotonic() + timeout
-    md = deployments.meta(deployment)
-    while ((deployment.get("status") or {}).get("observedGeneration", 0) < md.get("generation", 0)
-           and time.monotonic() < deadline):
-        time.sleep(sleep)
-        deployment = client.get(resources.path("Deployment", md.get("namespace"), md.get("name")))
-        md = deployments.meta(deployment)
+    md = objects.meta(deployment)
+    deadline = waiter.Deadline(timeout)
+    path = resources.path("Deployment", md.get("namespace"), md.get("name"))
+    deployment, _state = waiter.wait(
+        waiter.poll(lambda: client.get(path), deadline, sleep, first=deployment),
+        lambda obj: {"done": (obj.get("status") or {}).get("observedGeneration", 0)
+                     >= objects.meta(obj).get("generation", 0)}, deadline)
     return deployment
 
 
@@ -112,23 +111,23 @@ def undo(client, namespace, name, to_revision=None, reason=None, dry_run=False, 
     after is the server's answer (a dry-run answer when dry_run). The object is
     recorded in incident_dir before it is changed (never in dry run).
     """
-    before = deployment or deployments.get_workload(client, "Deployment", namespace, name)
+    before = deployment or client.read("Deployment", namespace, name)
     before = _observed(client, before)
-    owned = deployments.owned_replicasets(client, before)
+    owned = workloads.owned_replicasets(client, before)
     target, current, skip_reason = select_undo_target(before, owned, to_revision)
-    target_template = deployments.template_without_hash(target["spec"]["template"])
-    result = {"changed": not skip_reason, "before": deployments.strip_object(before),
-              "after": deployments.strip_object(before), "revision": deployments.revision_of(target),
-              "from_revision": current, "images": deployments.images(target_template), "backup_path": None}
+    target_template = workloads.template_without_hash(target["spec"]["template"])
+    result = {"changed": not skip_reason, "before": objects.strip(before),
+              "after": objects.strip(before), "revision": workloads.revision_of(target),
+              "from_revision": current, "images": workloads.images(target_template), "backup_path": None}
     if skip_reason:
         result.update(msg=f"Nothing to undo: {skip_reason}", revision=current, from_revision=current,
-                      images=deployments.images(before["spec"]["template"]))
+                      images=workloads.images(before["spec"]["template"]))
         return result
     if not dry_run:
         result["backup_path"] = backup(incident_dir, "undo", before)
     ops = undo_patch(before, target_template, reason, from_revision=None if to_revision else current)
-    after = deployments.json_patch_guarded(client, "Deployment", namespace, name, ops, dry_run=dry_run)
-    result["after"] = deployments.strip_object(after)
+    after = client.patch_guarded("Deployment", namespace, name, ops, dry_run=dry_run)
+    result["after"] = objects.strip(after)
     return result
 
 
@@ -149,29 +148,29 @@ def run(module, transport=None):
             K8sClient.from_params(p, module.no_log_values, transport=transport) as client:
         result = {"changed": False, "action": action, "kind": kind, "namespace": ns, "name": name}
         if action == "history":
-            obj = deployments.get_workload(client, kind, ns, name)
-            history = deployments.revision_history(client, obj)
-            return dict(result, history=history, revision=deployments.revision_of(obj))
+            obj = client.read(kind, ns, name)
+            history = workloads.revision_history(client, obj)
+            return dict(result, history=history, revision=workloads.revision_of(obj))
         if action == "status":
             if p["wait"]:
-                obj, elapsed = deployments.wait_for_rollout(client, ns, name, p["wait_timeout"], p["wait_sleep"], kind)
+                obj, elapsed = workloads.wait_for_rollout(client, ns, name, p["wait_timeout"], p["wait_sleep"], kind)
             else:
-                obj, elapsed = deployments.get_workload(client, kind, ns, name), 0
+                obj, elapsed = client.read(kind, ns, name), 0
                 obj.setdefault("kind", kind)
-                state = deployments.rollout_state(obj)
+                state = workloads.rollout_state(obj)
                 if state["failed"]:
-                    raise deployments.RolloutFailed(
+                    raise workloads.RolloutFailed(
                         f"the rollout failed ({state['reason']}): {state['message']}", state=state)
-            return dict(result, state=deployments.rollout_state(obj), elapsed=elapsed,
-                        revision=deployments.revision_of(obj) or None, images=deployments.images(_template(obj)))
+            return dict(result, state=workloads.rollout_state(obj), elapsed=elapsed,
+                        revision=workloads.revision_of(obj) or None, images=workloads.images(_template(obj)))
 
-        before = deployments.get_workload(client, kind, ns, name)
+        before = client.read(kind, ns, name)
         before.setdefault("kind", kind)
         if action == "restart":
             backup_path = None if module.check_mode else backup(p["incident_dir"], action, before)
-            after = deployments.restart(client, ns, name, reason=p["reason"], dry_run=module.check_mode, kind=kind)
-            result.update(changed=True, before=deployments.strip_object(before),
-                          after=deployments.strip_object(after), backup_path=backup_path)
+            after = workloads.restart(client, ns, name, reason=p["reason"], dry_run=module.check_mode, kind=kind)
+            result.update(changed=True, before=objects.strip(before),
+                          after=objects.strip(after), backup_path=backup_path)
         else:
             result.update(undo(client, ns, name, to_revision=p["to_revision"], reason=p["reason"],
                                dry_run=module.check_mode, deployment=before, incident_dir=p["incident_dir"]))
@@ -182,10 +181,10 @@ def run(module, transport=None):
         result["elapsed"] = 0
         if result["changed"] and p["wait"] and not module.check_mode:
             try:
-                obj, result["elapsed"] = deployments.wait_for_rollout(client, ns, name, p["wait_timeout"],
+                obj, result["elapsed"] = workloads.wait_for_rollout(client, ns, name, p["wait_timeout"],
                                                                       p["wait_sleep"], kind)
             except EmergencyError as exc:  # the change was made: say so in the failure
                 exc.details.update(changed=True, backup_path=result["backup_path"])
                 raise
-            result["state"] = deployments.rollout_state(obj)
+            result["state"] = workloads.rollout_state(obj)
         return result

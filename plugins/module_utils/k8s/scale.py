@@ -8,9 +8,9 @@ import time
 
 from ansible_collections.mataresit.emergency.plugins.module_utils import workspace
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import (
-    ConfigError, EmergencyError, WaitTimeout, failing_to,
+    ConfigError, EmergencyError, failing_to,
 )
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import deployments, resources
+from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import resources, waiter
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.client import K8sClient
 
 SCALE_KINDS = ("Deployment", "StatefulSet", "ReplicaSet")
@@ -50,12 +50,7 @@ def target_replicas(replicas, current, min_replicas=None, max_replicas=None):
 
 def read_scale(client, kind, namespace, name):
     """The /scale subresource (spec.replicas, status.replicas); clear 404s."""
-    try:
-        return client.get(resources.path(kind, namespace, name, "scale"))
-    except EmergencyError as exc:
-        if getattr(exc, "status", None) == 404:
-            deployments.get_workload(client, kind, namespace, name)
-        raise
+    return client.read(kind, namespace, name, "scale")
 
 
 def autoscaler_for(client, kind, namespace, name):
@@ -93,26 +88,16 @@ def replicas_state(obj, target):
 
 
 def wait_for_replicas(client, kind, namespace, name, target, timeout, sleep):
-    """Poll until `target` replicas exist and are ready; return (object, elapsed) or raise WaitTimeout."""
-    start = time.monotonic()
-    deadline = start + max(0, timeout)
+    """Wait until `target` replicas exist and are ready; return (object, elapsed) or raise WaitTimeout."""
+    deadline = waiter.Deadline(timeout)
     path = resources.path(kind, namespace, name)
-    checks = 0
-    while True:
-        obj = client.get(path)
-        state = replicas_state(obj, target)
-        elapsed = round(time.monotonic() - start, 3)
-        if state["done"]:
-            return obj, elapsed
-        if time.monotonic() >= deadline:
-            problems = deployments.pod_problems(client, obj)
-            raise WaitTimeout(f"{kind.lower()} {namespace}/{name} has {state['ready']} ready of {state['replicas']} "
-                              f"replicas, not {target}, after {elapsed:.0f}s"
-                              + (f" (pods: {problems})" if problems else "")
-                              + "; raise wait_timeout or inspect the pods (pending pods, crash loops, quota)",
-                              elapsed=elapsed, state=state, pods=problems or None)
-        deployments.pause(checks, sleep, deadline)
-        checks += 1
+    obj, _state = waiter.wait(
+        waiter.poll(lambda: client.get(path), deadline, sleep), lambda obj: replicas_state(obj, target), deadline,
+        describe=lambda obj, state: (f"{kind.lower()} {namespace}/{name} has {state['ready']} ready of "
+                                     f"{state['replicas']} replicas, not {target}", ""),
+        pods=lambda obj: waiter.workload_pod_problems(client, obj),
+        hint="raise wait_timeout or inspect the pods (pending pods, crash loops, quota)")
+    return obj, deadline.elapsed()
 
 
 def record(incident_dir, kind, namespace, name, previous, replicas):

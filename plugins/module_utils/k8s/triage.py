@@ -20,7 +20,8 @@ import time
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import (
     ApiError, ConfigError, EmergencyError, NotFoundError, failing_to,
 )
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import deployments as deploy_utils
+from ansible_collections.mataresit.emergency.plugins.module_utils import workloads
+from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import objects
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import resources, verdict
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.client import K8sClient
 
@@ -99,7 +100,7 @@ def summarise_nodes(nodes, max_samples):
     for node in nodes:
         name = _meta(node).get("name")
         out["total"] += 1
-        ready = deploy_utils.condition(node, "Ready")
+        ready = objects.condition(node, "Ready")
         if ready and ready.get("status") == "True":
             out["ready"] += 1
         else:
@@ -107,7 +108,7 @@ def summarise_nodes(nodes, max_samples):
                 "name": name, "status": (ready or {}).get("status", "Unknown"),
                 "reason": (ready or {}).get("reason") or "", "message": ((ready or {}).get("message") or "")[:300],
                 "since": (ready or {}).get("lastTransitionTime"), "pods": 0, "pod_samples": []})
-        pressure = [c for c in PRESSURE_CONDITIONS if (deploy_utils.condition(node, c) or {}).get("status") == "True"]
+        pressure = [c for c in PRESSURE_CONDITIONS if (objects.condition(node, c) or {}).get("status") == "True"]
         if pressure:
             out["pressure"].append({"name": name, "conditions": pressure, "pods": 0})
         if (node.get("spec") or {}).get("unschedulable"):
@@ -167,7 +168,7 @@ class PodSummary:
         phase = status.get("phase") or "Unknown"
         self.total += 1
         self.by_phase[phase] = self.by_phase.get(phase, 0) + 1
-        ready_cond = deploy_utils.condition(pod, "Ready")
+        ready_cond = objects.condition(pod, "Ready")
         ready = bool(ready_cond and ready_cond.get("status") == "True")
         if ready:
             self.ready += 1
@@ -199,7 +200,7 @@ class PodSummary:
 
         if phase == "Pending":
             classes.append("pending")
-            sched = deploy_utils.condition(pod, "PodScheduled")
+            sched = objects.condition(pod, "PodScheduled")
             if sched and sched.get("status") == "False":
                 smsg = (sched.get("message") or sched.get("reason") or "")[:300]
                 reason, message = sched.get("reason") or "Unschedulable", smsg
@@ -552,7 +553,7 @@ class Triage:
 
     # assembling --------------------------------------------------------------
     def _deployment_facts(self, dep, history, summary):
-        state = deploy_utils.rollout_state(dict(dep, kind="Deployment"))
+        state = workloads.rollout_state(dict(dep, kind="Deployment"))
         status = dep.get("status") or {}
         entry = {
             "name": _meta(dep).get("name"), "desired": state["desired"], "updated": state["updated"],
@@ -594,7 +595,7 @@ class Triage:
                 owned = rs_by_owner.get(_meta(dep).get("uid"), [])
                 for rs in owned:
                     rs_owner[_meta(rs).get("name")] = _meta(dep).get("name")
-                history = deploy_utils.revision_history(self.client, dep, replicasets=owned)
+                history = workloads.revision_history(self.client, dep, replicasets=owned)
                 dep_facts.append(self._deployment_facts(dep, history, summary))
 
             picks = self._select_logs(summary, dep_facts, rs_owner)

@@ -18,7 +18,7 @@ from ansible_collections.mataresit.emergency.plugins.module_utils.deps import op
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import (
     ConfigError, EmergencyError, failing_to,
 )
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import deployments as deployments_lib
+from ansible_collections.mataresit.emergency.plugins.module_utils import workloads
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import resources
 
 yaml = optional_import("yaml")
@@ -119,7 +119,7 @@ def rollout_history(deployments, replicasets):
         uid = dep["metadata"].get("uid")
         owned = [rs for rs in replicasets
                  if any(o.get("uid") == uid for o in (rs.get("metadata") or {}).get("ownerReferences") or [])]
-        history[dep["metadata"]["name"]] = deployments_lib.revision_history(None, dep, replicasets=owned)
+        history[dep["metadata"]["name"]] = workloads.revision_history(None, dep, replicasets=owned)
     return history
 
 

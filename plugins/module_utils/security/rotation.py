@@ -16,7 +16,8 @@ from ansible_collections.mataresit.emergency.plugins.module_utils import workspa
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import (
     ConfigError, EmergencyError, failing_to,
 )
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import deployments, resources
+from ansible_collections.mataresit.emergency.plugins.module_utils import workloads
+from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import resources
 from ansible_collections.mataresit.emergency.plugins.module_utils.security import backup
 
 ALPHABETS = {
@@ -314,11 +315,11 @@ def _restart(client, namespace, names, params, check_mode, reason):
     waited = {}
     for name in names:
         with failing_to(f"restart deployment {namespace}/{name}"):
-            deployments.restart(client, namespace, name, reason=reason, dry_run=check_mode)
+            workloads.restart(client, namespace, name, reason=reason, dry_run=check_mode)
     if params.get("wait") and not check_mode:
         with failing_to(f"wait for the restarted deployments of namespace {namespace}"):
             results = client.parallel([
-                (lambda n=n: deployments.wait_for_rollout(client, namespace, n, params["wait_timeout"],
+                (lambda n=n: workloads.wait_for_rollout(client, namespace, n, params["wait_timeout"],
                                                           params["wait_sleep"])) for n in names])
         waited = {name: elapsed for name, (rollout, elapsed) in zip(names, results)}
     return waited

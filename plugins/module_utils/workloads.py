@@ -1,17 +1,16 @@
-"""Deployments and their rollouts: owned ReplicaSets, revision history, the
+"""Workloads and their rollouts: owned ReplicaSets, revision history, the
 rollout-complete predicate (kubectl's, for Deployments, StatefulSets and
-DaemonSets), waiting, and `rollout restart`. Shared by rollout, scale,
-container_patch, triage and secret_rotation."""
+DaemonSets), waiting for a rollout, and `rollout restart`. Shared by the
+rollout, scale, container_patch, triage, forensics and secret_rotation services."""
 from __future__ import annotations
 
 import copy
-import datetime
-import time
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import (
-    ApiError, ConfigError, ConflictError, EmergencyError, NotFoundError, WaitTimeout,
+    ConfigError, EmergencyError, NotFoundError,
 )
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import resources
+from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import objects, resources, waiter
+from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.objects import meta
 
 REVISION = "deployment.kubernetes.io/revision"
 REVISION_HISTORY = "deployment.kubernetes.io/revision-history"
@@ -26,16 +25,6 @@ class RolloutFailed(EmergencyError):
     """The controller gave up on a rollout (Progressing=False, ProgressDeadlineExceeded)."""
 
 
-def now_rfc3339(fraction=False):
-    """Current UTC time in RFC 3339; with fraction, to the microsecond (two restarts never collide)."""
-    return datetime.datetime.now(datetime.timezone.utc).strftime(
-        "%Y-%m-%dT%H:%M:%S.%fZ" if fraction else "%Y-%m-%dT%H:%M:%SZ")
-
-
-def meta(obj):
-    return obj.get("metadata") or {}
-
-
 def revision_of(obj):
     """The deployment.kubernetes.io/revision annotation as int (0 when absent or garbled)."""
     try:
@@ -44,69 +33,25 @@ def revision_of(obj):
         return 0
 
 
-def selector_string(label_selector):
-    """A LabelSelector object as the labelSelector query string."""
-    parts = [f"{k}={v}" for k, v in sorted(((label_selector or {}).get("matchLabels") or {}).items())]
-    for expr in (label_selector or {}).get("matchExpressions") or []:
-        key, op, values = expr["key"], expr["operator"], ",".join(expr.get("values") or [])
-        parts.append({"In": f"{key} in ({values})", "NotIn": f"{key} notin ({values})",
-                      "Exists": key, "DoesNotExist": f"!{key}"}[op])
-    return ",".join(parts)
+def template(obj):
+    return ((obj or {}).get("spec") or {}).get("template")
 
 
-def images(template):
+def images(pod_template):
     """{container name: image} of a pod template (init containers prefixed 'init:')."""
-    spec = (template or {}).get("spec") or {}
+    spec = (pod_template or {}).get("spec") or {}
     out = {c["name"]: c.get("image") for c in spec.get("containers") or []}
     out.update({f"init:{c['name']}": c.get("image") for c in spec.get("initContainers") or []})
     return out
 
 
-def strip_object(obj):
-    """A copy fit for backups and output: no managedFields."""
-    out = copy.deepcopy(obj)
-    meta(out).pop("managedFields", None)
-    return out
-
-
-def template_without_hash(template):
+def template_without_hash(pod_template):
     """A pod template with the controller's pod-template-hash label removed (for comparison/undo)."""
-    out = copy.deepcopy(template or {})
+    out = copy.deepcopy(pod_template or {})
     labels = (out.get("metadata") or {}).get("labels")
     if labels is not None:
         labels.pop(POD_TEMPLATE_HASH, None)
     return out
-
-
-def get_workload(client, kind, namespace, name):
-    """GET a namespaced object; a 404 says whether the namespace or the object is missing."""
-    try:
-        return client.get(resources.path(kind, namespace, name))
-    except NotFoundError as exc:
-        if client.get_or_none(resources.path("Namespace", None, namespace)) is None:
-            raise NotFoundError(f"namespace '{namespace}' does not exist; check 'namespace'",
-                                status=404, reason="NotFound") from exc
-        raise NotFoundError(f"{kind.lower()} '{name}' does not exist in namespace '{namespace}'; check 'name'",
-                            status=404, reason="NotFound") from exc
-
-
-def json_patch_guarded(client, kind, namespace, name, ops, dry_run=False):
-    """Send a JSON patch whose first op tests metadata.resourceVersion.
-
-    The API server answers a failed test with a bare 422; when the object did
-    change meanwhile, say so (ConflictError) instead.
-    """
-    path = resources.path(kind, namespace, name)
-    try:
-        return client.patch(path, ops, patch_type="json", dry_run=dry_run)
-    except ApiError as exc:
-        if exc.status != 422 or not ops or ops[0].get("path") != "/metadata/resourceVersion":
-            raise
-        current = client.get_or_none(path)
-        if current is None or meta(current).get("resourceVersion") != ops[0].get("value"):
-            raise ConflictError(f"{kind.lower()} {namespace}/{name} changed while this task was changing it; "
-                                "run the task again", status=409, reason="Conflict") from exc
-        raise
 
 
 # -- ReplicaSets and history -------------------------------------------------
@@ -118,21 +63,19 @@ def owned_replicasets(client, deployment):
     """
     md = meta(deployment)
     uid = md.get("uid")
-    selector = selector_string((deployment.get("spec") or {}).get("selector"))
+    selector = objects.selector_string((deployment.get("spec") or {}).get("selector"))
     items = client.list(resources.path("ReplicaSet", md.get("namespace")), label_selector=selector or None)
-    owned = [rs for rs in items
-             if any(ref.get("uid") == uid for ref in meta(rs).get("ownerReferences") or [])]
+    owned = [rs for rs in items if objects.owned_by(rs, uid)]
     return sorted(owned, key=lambda rs: (revision_of(rs), meta(rs).get("creationTimestamp") or ""))
 
 
 def history_entry(rs):
     status = rs.get("status") or {}
-    template = (rs.get("spec") or {}).get("template") or {}
     return {
         "revision": revision_of(rs),
         "replicaset": meta(rs).get("name"),
         "created": meta(rs).get("creationTimestamp"),
-        "images": images(template),
+        "images": images(template(rs)),
         "change_cause": (meta(rs).get("annotations") or {}).get(CHANGE_CAUSE),
         "replicas": status.get("replicas", 0),
         "ready_replicas": status.get("readyReplicas", 0),
@@ -146,14 +89,6 @@ def revision_history(client, deployment, replicasets=None):
 
 
 # -- rollout state -----------------------------------------------------------
-def condition(obj, ctype):
-    """The status condition of a type, or None."""
-    for cond in (obj.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == ctype:
-            return cond
-    return None
-
-
 def rollout_state(obj):
     """Whether a rollout is complete or failed, from the object alone (no API calls).
 
@@ -210,7 +145,7 @@ def rollout_state(obj):
         total = status.get("replicas", 0)
         done = updated >= desired and total <= updated and available >= updated and ready >= desired
         if not done:
-            progressing = condition(obj, "Progressing")
+            progressing = objects.condition(obj, "Progressing")
             if progressing and progressing.get("reason") == PROGRESS_DEADLINE_EXCEEDED:
                 state.update(failed=True, reason=PROGRESS_DEADLINE_EXCEEDED,
                              message=progressing.get("message") or "progress deadline exceeded")
@@ -225,77 +160,41 @@ def rollout_state(obj):
     return state
 
 
-def pod_problems(client, obj, limit=3):
-    """Why the workload's pods are not Ready, summarised in a few words (one list call; '' when none)."""
-    selector = selector_string((obj.get("spec") or {}).get("selector"))
-    if not selector:
-        return ""
-    try:
-        pods = client.list(resources.path("Pod", meta(obj).get("namespace")), label_selector=selector)
-    except EmergencyError:
-        return ""  # the summary is a courtesy; the caller's error stands on its own
-    counts = {}
-    for pod in pods:
-        status = pod.get("status") or {}
-        if meta(pod).get("deletionTimestamp") or any(
-                c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or []):
-            continue
-        for cs in status.get("containerStatuses") or [{"image": "", "state": {"waiting": {"reason": status.get("phase")}}}]:
-            if cs.get("ready"):
-                continue
-            waiting = (cs.get("state") or {}).get("waiting") or {}
-            last = (cs.get("lastState") or {}).get("terminated") or {}
-            why = waiting.get("reason") or status.get("reason") or status.get("phase") or "NotReady"
-            if last.get("reason"):
-                why += f" (last exit {last['reason']} {last.get('exitCode', '')})".replace(" )", ")")
-            key = (why, cs.get("image") or "")
-            counts[key] = counts.get(key, 0) + 1
-    parts = [f"{n} pod(s) {why}" + (f" with image {image}" if image else "")
-             for (why, image), n in sorted(counts.items(), key=lambda kv: -kv[1])[:limit]]
-    return "; ".join(parts)
+def wait_for_rollout(client, namespace, name, timeout, sleep, kind="Deployment", fail_fast=()):
+    """Wait until the rollout is complete; return (object, elapsed_seconds).
 
-
-def pause(checks, sleep, deadline):
-    """Sleep before the next check of a wait: 0.1 s, doubling up to `sleep`, never past the deadline.
-
-    Changes usually land within a second, so early checks come quickly; long
-    waits settle at one check every `sleep` seconds.
+    Raises RolloutFailed on ProgressDeadlineExceeded (without waiting further) and WaitTimeout at the
+    deadline, both with the last observed state and the pods' problems. fail_fast: more rules that
+    end the wait early (see waiter.wait).
     """
-    time.sleep(max(0.0, min(0.1 * 2 ** checks, sleep, deadline - time.monotonic())))
+    deadline = waiter.Deadline(timeout)
 
-
-def wait_for_rollout(client, namespace, name, timeout, sleep, kind="Deployment"):
-    """Poll until the rollout is complete; return (object, elapsed_seconds).
-
-    Raises RolloutFailed on ProgressDeadlineExceeded and WaitTimeout at the
-    (monotonic) deadline, both with the last observed state.
-    """
-    start = time.monotonic()
-    deadline = start + max(0, timeout)
-    checks = 0
-    while True:
-        obj = get_workload(client, kind, namespace, name)
+    def read():
+        obj = client.read(kind, namespace, name)
         obj.setdefault("kind", kind)
+        return obj
+
+    def check(obj):
         state = rollout_state(obj)
-        elapsed = round(time.monotonic() - start, 3)
-        if state["complete"]:
-            return obj, elapsed
-        if state["failed"]:
-            problems = pod_problems(client, obj)
-            raise RolloutFailed(
-                f"the rollout of {kind.lower()} {namespace}/{name} failed ({state['reason']}): {state['message']}"
-                + (f" Pods: {problems}." if problems else "")
-                + " Undo it (mataresit.emergency.rollout action=undo) or fix the pod template.",
-                reason=state["reason"], elapsed=elapsed, state=state, pods=problems or None)
-        if time.monotonic() >= deadline:
-            problems = pod_problems(client, obj)
-            raise WaitTimeout(
-                f"the rollout of {kind.lower()} {namespace}/{name} was not complete after {elapsed:.0f}s "
-                f"({state['reason']}: {state['message']})" + (f". Pods: {problems}" if problems else "")
-                + "; raise wait_timeout or inspect the pods",
-                elapsed=elapsed, state=state, pods=problems or None)
-        pause(checks, sleep, deadline)
-        checks += 1
+        return dict(state, done=state["complete"])
+
+    def progress_deadline_exceeded(obj, state):
+        if not state["failed"]:
+            return None
+        problems = waiter.workload_pod_problems(client, obj)
+        return RolloutFailed(
+            f"the rollout of {kind.lower()} {namespace}/{name} failed ({state['reason']}): {state['message']}"
+            + (f" Pods: {problems}." if problems else "")
+            + " Undo it (mataresit.emergency.rollout action=undo) or fix the pod template.",
+            reason=state["reason"], elapsed=deadline.elapsed(), state=state, pods=problems or None)
+
+    obj, _state = waiter.wait(
+        waiter.poll(read, deadline, sleep), check, deadline,
+        describe=lambda obj, state: (f"the rollout of {kind.lower()} {namespace}/{name} was not complete",
+                                     f"{state['reason']}: {state['message']}"),
+        pods=lambda obj: waiter.workload_pod_problems(client, obj),
+        fail_fast=[progress_deadline_exceeded, *fail_fast])
+    return obj, deadline.elapsed()
 
 
 # -- restart -----------------------------------------------------------------
@@ -309,12 +208,12 @@ def restart(client, namespace, name, reason=None, dry_run=False, kind="Deploymen
     if kind not in TEMPLATED_KINDS:
         raise ConfigError(f"cannot restart a {kind}: only {', '.join(TEMPLATED_KINDS)} have a pod template to restart")
     # kubectl stamps whole seconds and refuses a second restart within one; microseconds make each one count
-    body = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: now_rfc3339(fraction=True)}}}}}
+    body = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: objects.now_rfc3339(fraction=True)}}}}}
     if reason:
         body["metadata"] = {"annotations": {CHANGE_CAUSE: reason}}
     path = resources.path(kind, namespace, name)
     try:
         return client.patch(path, body, patch_type="strategic", dry_run=dry_run)
     except NotFoundError:
-        get_workload(client, kind, namespace, name)  # raises the clear namespace/object message
+        client.read(kind, namespace, name)  # raises the clear namespace/object message
         raise
