@@ -29,6 +29,7 @@ from ansible_collections.mataresit.emergency.plugins.module_utils.deps import op
 httpx = optional_import("httpx")
 
 USER_AGENT = "mataresit.emergency"
+PROBE_USER_AGENT = f"{USER_AGENT} health_probe"  # the health and metrics probes
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 RATE_LIMIT_STATUSES = frozenset({420, 429})
 

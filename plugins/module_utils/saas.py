@@ -24,6 +24,7 @@ from ansible_collections.mataresit.emergency.plugins.module_utils.redact import 
 
 httpx = optional_import("httpx")
 
+
 def provider_message(response):
     """The provider's own explanation from an error response (JSON or plain text), one line."""
     text = (response.text or "").strip()

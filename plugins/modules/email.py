@@ -141,9 +141,9 @@ record:
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback
 
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.args import INCIDENT_DIR_ARG_SPEC
 from ansible_collections.mataresit.emergency.plugins.module_utils.module_runner import run
-from ansible_collections.mataresit.emergency.plugins.module_utils.notify import mail
+from ansible_collections.mataresit.emergency.plugins.module_utils.services import email
+from ansible_collections.mataresit.emergency.plugins.module_utils.workspace import INCIDENT_DIR_ARG_SPEC
 
 
 ARGUMENT_SPEC = dict(
@@ -167,8 +167,8 @@ ARGUMENT_SPEC = dict(
 
 
 def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True, required_together=[("username", "password")])
-    run(module, mail.run, requires=())
+    module = AnsibleModule(ARGUMENT_SPEC, supports_check_mode=True, required_together=[("username", "password")])
+    run(module, email.operation, requires=())
 
 
 if __name__ == "__main__":

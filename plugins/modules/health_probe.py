@@ -280,7 +280,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.args import k8s_spec
 from ansible_collections.mataresit.emergency.plugins.module_utils.module_runner import run
-from ansible_collections.mataresit.emergency.plugins.module_utils.probe import health_probe
+from ansible_collections.mataresit.emergency.plugins.module_utils.services import health_probe
 
 SERVICE_SPEC = dict(
     namespace=dict(type="str", required=True),
@@ -318,8 +318,7 @@ ARGUMENT_SPEC = k8s_spec(
 
 
 def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    run(module, health_probe)
+    run(AnsibleModule(ARGUMENT_SPEC, supports_check_mode=True), health_probe.operation)
 
 
 if __name__ == "__main__":

@@ -99,36 +99,23 @@ response_target_minutes:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mataresit.emergency.plugins.module_utils import workspace
-from ansible_collections.mataresit.emergency.plugins.module_utils.incident import open_incident
 from ansible_collections.mataresit.emergency.plugins.module_utils.module_runner import run
+from ansible_collections.mataresit.emergency.plugins.module_utils.services import incident
 
-
-def open_from_params(module):
-    p = module.params
-    changed, incident = open_incident(workspace.root(p["workspace_root"]), p["severity"], p["reason"], p["clusters"],
-                                      p["incident_id"], p["environment"], p["alert_started_at"], module.check_mode,
-                                      create=p["create"])
-    directory = incident["incident_dir"]
-    return dict(changed=changed, cluster_dirs={c: workspace.cluster_dir(directory, c) for c in p["clusters"]},
-                evidence_dirs={c: workspace.evidence_dir(directory, c) for c in p["clusters"]}, **incident)
+ARGUMENT_SPEC = dict(
+    severity=dict(type="str", required=True, choices=["P0", "P1", "P2", "P3"]),
+    reason=dict(type="str"),
+    incident_id=dict(type="str"),
+    clusters=dict(type="list", elements="str", default=[]),
+    environment=dict(type="str"),
+    alert_started_at=dict(type="str"),
+    workspace_root=dict(type="path"),
+    create=dict(type="bool", default=True),
+)
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            severity=dict(type="str", required=True, choices=["P0", "P1", "P2", "P3"]),
-            reason=dict(type="str"),
-            incident_id=dict(type="str"),
-            clusters=dict(type="list", elements="str", default=[]),
-            environment=dict(type="str"),
-            alert_started_at=dict(type="str"),
-            workspace_root=dict(type="path"),
-            create=dict(type="bool", default=True),
-        ),
-        supports_check_mode=True,
-    )
-    run(module, open_from_params, requires=())
+    run(AnsibleModule(ARGUMENT_SPEC, supports_check_mode=True), incident.operation, requires=())
 
 
 if __name__ == "__main__":

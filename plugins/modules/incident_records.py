@@ -84,18 +84,15 @@ from ansible_collections.mataresit.emergency.plugins.module_utils.module_runner 
 from ansible_collections.mataresit.emergency.plugins.module_utils.services import incident_records
 
 CATEGORIES = ["rollout", "scale", "container_patch", "pod_recycle", "isolation", "notifications", "evidence"]
+ARGUMENT_SPEC = dict(
+    incident_dir=dict(type="path", required=True),
+    cluster=dict(type="str", required=True),
+    categories=dict(type="list", elements="str", choices=CATEGORIES, default=CATEGORIES),
+)
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            incident_dir=dict(type="path", required=True),
-            cluster=dict(type="str", required=True),
-            categories=dict(type="list", elements="str", choices=CATEGORIES, default=CATEGORIES),
-        ),
-        supports_check_mode=True,
-    )
-    run(module, incident_records.operation, requires=())
+    run(AnsibleModule(ARGUMENT_SPEC, supports_check_mode=True), incident_records.operation, requires=())
 
 
 if __name__ == "__main__":

@@ -61,28 +61,19 @@ figures:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mataresit.emergency.plugins.module_utils.incident import write_report
 from ansible_collections.mataresit.emergency.plugins.module_utils.module_runner import run
+from ansible_collections.mataresit.emergency.plugins.module_utils.services import incident_report
 
-
-def report_from_params(module):
-    p = module.params
-    changed, path, text, figures = write_report(p["incident_dir"], p["impact"], p["follow_ups"], p["resolved_at"],
-                                                module.check_mode)
-    return dict(changed=changed, path=path, report=text, figures=figures)
+ARGUMENT_SPEC = dict(
+    incident_dir=dict(type="path", required=True),
+    impact=dict(type="str"),
+    follow_ups=dict(type="list", elements="str"),
+    resolved_at=dict(type="str"),
+)
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            incident_dir=dict(type="path", required=True),
-            impact=dict(type="str"),
-            follow_ups=dict(type="list", elements="str"),
-            resolved_at=dict(type="str"),
-        ),
-        supports_check_mode=True,
-    )
-    run(module, report_from_params, requires=())
+    run(AnsibleModule(ARGUMENT_SPEC, supports_check_mode=True), incident_report.operation, requires=())
 
 
 if __name__ == "__main__":

@@ -251,8 +251,8 @@ duration_ms:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.args import k8s_spec
-from ansible_collections.mataresit.emergency.plugins.module_utils.metrics import metrics_probe
 from ansible_collections.mataresit.emergency.plugins.module_utils.module_runner import run
+from ansible_collections.mataresit.emergency.plugins.module_utils.services import metrics_probe
 
 SERVICE_SPEC = dict(
     namespace=dict(type="str", required=True),
@@ -276,13 +276,13 @@ ARGUMENT_SPEC = k8s_spec(
 
 def main():
     module = AnsibleModule(
-        argument_spec=ARGUMENT_SPEC,
+        ARGUMENT_SPEC,
         mutually_exclusive=[("url", "service")],
         required_one_of=[("url", "service")],
         required_if=[("all_pods", True, ("service",))],
         supports_check_mode=True,
     )
-    run(module, metrics_probe, requires=("httpx", "yaml", "prometheus_client"))
+    run(module, metrics_probe.operation, requires=("httpx", "yaml", "prometheus_client"))
 
 
 if __name__ == "__main__":

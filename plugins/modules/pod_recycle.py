@@ -134,25 +134,24 @@ elapsed:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mataresit.emergency.plugins.module_utils import module_runner
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import pod_recycle
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.args import (
-    INCIDENT_DIR_ARG_SPEC, K8S_WAIT_ARG_SPEC, k8s_spec,
+from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.args import K8S_WAIT_ARG_SPEC, k8s_spec
+from ansible_collections.mataresit.emergency.plugins.module_utils.module_runner import run
+from ansible_collections.mataresit.emergency.plugins.module_utils.services import pod_recycle
+from ansible_collections.mataresit.emergency.plugins.module_utils.workspace import INCIDENT_DIR_ARG_SPEC
+
+ARGUMENT_SPEC = k8s_spec(
+    K8S_WAIT_ARG_SPEC, INCIDENT_DIR_ARG_SPEC,
+    namespace=dict(type="str", required=True),
+    label_selector=dict(type="str"),
+    not_running=dict(type="bool", default=False),
+    phases=dict(type="list", elements="str", choices=["Pending", "Running", "Succeeded", "Failed", "Unknown"]),
+    not_ready=dict(type="bool", default=False),
+    max_concurrent=dict(type="int", default=0),
 )
 
 
 def main():
-    argument_spec = k8s_spec(
-        K8S_WAIT_ARG_SPEC, INCIDENT_DIR_ARG_SPEC,
-        namespace=dict(type="str", required=True),
-        label_selector=dict(type="str"),
-        not_running=dict(type="bool", default=False),
-        phases=dict(type="list", elements="str", choices=["Pending", "Running", "Succeeded", "Failed", "Unknown"]),
-        not_ready=dict(type="bool", default=False),
-        max_concurrent=dict(type="int", default=0),
-    )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    module_runner.run(module, pod_recycle.run)
+    run(AnsibleModule(ARGUMENT_SPEC, supports_check_mode=True), pod_recycle.operation)
 
 
 if __name__ == "__main__":

@@ -176,25 +176,21 @@ elapsed:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mataresit.emergency.plugins.module_utils import module_runner
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import rollout
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.args import (
-    INCIDENT_DIR_ARG_SPEC, K8S_WAIT_ARG_SPEC, k8s_spec,
+from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.args import K8S_WAIT_ARG_SPEC, k8s_spec, workload_spec
+from ansible_collections.mataresit.emergency.plugins.module_utils.module_runner import run
+from ansible_collections.mataresit.emergency.plugins.module_utils.services import rollout
+from ansible_collections.mataresit.emergency.plugins.module_utils.workspace import INCIDENT_DIR_ARG_SPEC
+
+ARGUMENT_SPEC = k8s_spec(
+    K8S_WAIT_ARG_SPEC, INCIDENT_DIR_ARG_SPEC, workload_spec(["Deployment", "StatefulSet", "DaemonSet"]),
+    action=dict(type="str", required=True, choices=["restart", "undo", "status", "history"]),
+    to_revision=dict(type="int"),
+    reason=dict(type="str"),
 )
 
 
 def main():
-    argument_spec = k8s_spec(
-        K8S_WAIT_ARG_SPEC, INCIDENT_DIR_ARG_SPEC,
-        action=dict(type="str", required=True, choices=["restart", "undo", "status", "history"]),
-        kind=dict(type="str", default="Deployment", choices=["Deployment", "StatefulSet", "DaemonSet"]),
-        name=dict(type="str", required=True),
-        namespace=dict(type="str", required=True),
-        to_revision=dict(type="int"),
-        reason=dict(type="str"),
-    )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    module_runner.run(module, rollout.run)
+    run(AnsibleModule(ARGUMENT_SPEC, supports_check_mode=True), rollout.operation)
 
 
 if __name__ == "__main__":

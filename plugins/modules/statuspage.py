@@ -140,8 +140,8 @@ attempts:
 from ansible.module_utils.basic import AnsibleModule, env_fallback
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.module_runner import run
-from ansible_collections.mataresit.emergency.plugins.module_utils.notify import statuspage
-from ansible_collections.mataresit.emergency.plugins.module_utils.notify.common import SAAS_HTTP_ARG_SPEC
+from ansible_collections.mataresit.emergency.plugins.module_utils.notifications import SAAS_HTTP_ARG_SPEC
+from ansible_collections.mataresit.emergency.plugins.module_utils.services import statuspage
 
 
 ARGUMENT_SPEC = dict(
@@ -160,7 +160,7 @@ ARGUMENT_SPEC = dict(
 
 
 def main():
-    run(AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True), statuspage.run)
+    run(AnsibleModule(ARGUMENT_SPEC, supports_check_mode=True), statuspage.operation)
 
 
 if __name__ == "__main__":

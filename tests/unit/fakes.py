@@ -6,6 +6,8 @@
   dry run, resourceVersion and uid preconditions, and JSON / merge patches.
   Every request is recorded as `Request(method, path, params, body)`.
 - `Recorder`: a MockTransport for the SaaS modules that answers from a list and records each call.
+- `fake_context()`: the one stand-in for a module run, a real module_runner.Context with the
+  module's option defaults, a fake cluster's connection options and a transport for every HTTP client.
 """
 from __future__ import annotations
 
@@ -14,7 +16,11 @@ import json
 import re
 from collections import namedtuple
 
+import importlib
+
 import httpx
+
+from ansible_collections.mataresit.emergency.plugins.module_utils.module_runner import Context
 
 Request = namedtuple("Request", "method path params body")
 
@@ -257,3 +263,22 @@ class Recorder:
         if isinstance(payload, (dict, list)):
             return httpx.Response(code, json=payload, headers=headers)
         return httpx.Response(code, text=payload or "", headers=headers)
+
+
+# Connection options of the fake cluster behind the transport seam.
+CONNECTION = {"host": "https://k8s.test", "kubeconfig": None, "context": None, "api_key": None, "validate_certs": False,
+              "ca_cert": None, "client_cert": None, "client_key": None, "request_timeout": 5}
+
+
+def fake_context(module=None, check_mode=False, diff=False, transport=None, no_log_values=None, **params):
+    """A Context as module_runner builds it for a module run: the defaults of the module's ARGUMENT_SPEC
+    (when `module` names one; a Kubernetes module also gets CONNECTION), then params; every HTTP client of
+    the operation uses `transport`."""
+    values = {}
+    if module:
+        spec = importlib.import_module(f"ansible_collections.mataresit.emergency.plugins.modules.{module}").ARGUMENT_SPEC
+        values = {name: option.get("default") for name, option in spec.items()}
+        if "kubeconfig" in spec:
+            values.update(CONNECTION)
+    values.update(params)
+    return Context(values, check_mode=check_mode, diff=diff, no_log_values=no_log_values, transport=transport)

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import pytest
-from tests.unit.deployments.builders import deployment, replicaset
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import NotFoundError, WaitTimeout
 from ansible_collections.mataresit.emergency.plugins.module_utils import workloads
+from tests.unit.deployments.builders import deployment, replicaset
 
 DEP = "/apis/apps/v1/namespaces/ns/deployments/app"
 RS = "/apis/apps/v1/namespaces/ns/replicasets/"

@@ -12,7 +12,8 @@ from ansible_collections.mataresit.emergency.plugins.module_utils import metrics
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import (
     ApiError, ConfigError, EmergencyError, NotFoundError, UnreachableError,
 )
-from tests.unit.fakes import FakeKubeApi
+from ansible_collections.mataresit.emergency.plugins.module_utils.services import metrics_probe
+from tests.unit.fakes import FakeKubeApi, fake_context
 
 EXPOSITION = """\
 # HELP embedding_queue_depth Jobs waiting in the embedding queue.
@@ -44,18 +45,22 @@ nan_gauge NaN
 TOKEN = "unit-test-token-8f3a"
 
 
-class Module:
-    def __init__(self, **params):
-        self.params = {"url": None, "url_validate_certs": True, "service": None, "all_pods": False, "names": [],
-                       "thresholds": {}, "timeout": 10, "fail_on_breach": False, "kubeconfig": None,
-                       "context": None, "host": None, "api_key": None, "validate_certs": None, "ca_cert": None,
-                       "client_cert": None, "client_key": None, "request_timeout": 30, **params}
-        self.no_log_values = set()
-        self.check_mode = False
+def options(**params):
+    """A run of metrics_probe with these options (the rest as the module defaults them, no cluster)."""
+    return fake_context(**{"url": None, "url_validate_certs": True, "service": None, "all_pods": False, "names": [],
+                           "thresholds": {}, "timeout": 10, "fail_on_breach": False, "kubeconfig": None,
+                           "context": None, "host": None, "api_key": None, "validate_certs": None, "ca_cert": None,
+                           "client_cert": None, "client_key": None, "request_timeout": 30, **params})
 
 
-def k8s_module(**params):
-    return Module(host="https://k8s.test", api_key=TOKEN, validate_certs=False, **params)
+def k8s_options(**params):
+    return options(host="https://k8s.test", api_key=TOKEN, validate_certs=False, **params)
+
+
+def probe_metrics(ctx, transport):
+    """metrics_probe's operation with every HTTP request on transport."""
+    ctx.transport = transport
+    return metrics_probe.operation(ctx)
 
 
 # -- parsing -----------------------------------------------------------------
@@ -145,9 +150,9 @@ def test_url_mode_returns_named_samples_values_and_breaches():
         seen.append(request)
         return httpx.Response(200, text=EXPOSITION, headers={"Content-Type": "text/plain; version=0.0.4"})
 
-    result = metrics.metrics_probe(Module(url="http://app.test/metrics", names=["embedding_queue_depth"],
-                                          thresholds={"embedding_queue_depth": {"max": 40}}),
-                                   transport=httpx.MockTransport(handler))
+    result = probe_metrics(options(url="http://app.test/metrics", names=["embedding_queue_depth"],
+                                   thresholds={"embedding_queue_depth": {"max": 40}}),
+                           transport=httpx.MockTransport(handler))
     assert result["changed"] is False and len(seen) == 1
     assert result["metrics"] == {"embedding_queue_depth": 42.0} and result["missing"] == []
     assert result["breaches"] == [{"name": "embedding_queue_depth", "labels": {}, "value": 42.0, "bound": "max",
@@ -155,9 +160,9 @@ def test_url_mode_returns_named_samples_values_and_breaches():
 
 
 def test_threshold_names_are_fetched_even_when_not_listed():
-    result = metrics.metrics_probe(Module(url="http://app.test/metrics", names=["up"],
-                                          thresholds={"embedding_queue_depth": {"max": 10}}),
-                                   transport=httpx.MockTransport(lambda r: httpx.Response(200, text=EXPOSITION)))
+    result = probe_metrics(options(url="http://app.test/metrics", names=["up"],
+                                   thresholds={"embedding_queue_depth": {"max": 10}}),
+                           transport=httpx.MockTransport(lambda r: httpx.Response(200, text=EXPOSITION)))
     assert {s["name"] for s in result["samples"]} == {"up", "embedding_queue_depth"}
     assert len(result["breaches"]) == 1
 
@@ -165,8 +170,8 @@ def test_threshold_names_are_fetched_even_when_not_listed():
 def test_fail_on_breach_names_the_breach():
     transport = httpx.MockTransport(lambda r: httpx.Response(200, text=EXPOSITION))
     with pytest.raises(EmergencyError) as info:
-        metrics.metrics_probe(Module(url="http://app.test/metrics", fail_on_breach=True,
-                                     thresholds={"embedding_queue_depth": {"max": 40}}), transport=transport)
+        probe_metrics(options(url="http://app.test/metrics", fail_on_breach=True,
+                              thresholds={"embedding_queue_depth": {"max": 40}}), transport=transport)
     assert str(info.value) == ("Failed to keep metrics within thresholds: 1 breach(es): "
                                "embedding_queue_depth = 42 (over 40)")
     assert info.value.details["breaches"][0]["value"] == 42.0
@@ -177,10 +182,10 @@ def test_url_errors_say_what_went_wrong():
         raise httpx.ConnectError("[Errno 111] Connection refused")
 
     with pytest.raises(UnreachableError, match=r"Failed to fetch metrics from http://app.test/metrics: refused"):
-        metrics.metrics_probe(Module(url="http://app.test/metrics"), transport=httpx.MockTransport(refused))
+        probe_metrics(options(url="http://app.test/metrics"), transport=httpx.MockTransport(refused))
     with pytest.raises(ApiError, match="HTTP 404"):
-        metrics.metrics_probe(Module(url="http://app.test/metrics"),
-                              transport=httpx.MockTransport(lambda r: httpx.Response(404, text="no")))
+        probe_metrics(options(url="http://app.test/metrics"),
+                      transport=httpx.MockTransport(lambda r: httpx.Response(404, text="no")))
 
 
 # -- through the API server --------------------------------------------------
@@ -195,8 +200,8 @@ def test_service_mode_uses_the_service_proxy_with_credentials():
         seen.append(request)
         return httpx.Response(200, text=EXPOSITION)
 
-    module = k8s_module(service=SERVICE, names=["embedding_queue_depth"])
-    result = metrics.metrics_probe(module, transport=httpx.MockTransport(handler))
+    module = k8s_options(service=SERVICE, names=["embedding_queue_depth"])
+    result = probe_metrics(module, transport=httpx.MockTransport(handler))
     assert [r.url.path for r in seen] == [
         "/api/v1/namespaces/paperless-maverick/services/paperless-maverick-service:9090/proxy/metrics"]
     assert seen[0].headers["Authorization"] == f"Bearer {TOKEN}" and TOKEN in module.no_log_values
@@ -211,7 +216,7 @@ def test_service_mode_missing_service_is_a_clear_error():
 
     with pytest.raises(NotFoundError, match=r"^Failed to fetch metrics from service paperless-maverick/"
                                             r"paperless-maverick-service:9090: services .* not found"):
-        metrics.metrics_probe(k8s_module(service=SERVICE), transport=httpx.MockTransport(handler))
+        probe_metrics(k8s_options(service=SERVICE), transport=httpx.MockTransport(handler))
 
 
 NS_PATH = "/api/v1/namespaces/paperless-maverick"
@@ -262,9 +267,9 @@ def assert_selectors(fake):
 
 def test_all_pods_reads_every_endpoint_pod_through_the_pod_proxy():
     fake = fake_cluster()
-    result = metrics.metrics_probe(k8s_module(service=SERVICE, all_pods=True, names=["embedding_queue_depth"],
-                                              thresholds={"embedding_queue_depth": {"max": 100}}),
-                                   transport=httpx.MockTransport(fake.handler))
+    result = probe_metrics(k8s_options(service=SERVICE, all_pods=True, names=["embedding_queue_depth"],
+                                       thresholds={"embedding_queue_depth": {"max": 100}}),
+                           transport=httpx.MockTransport(fake.handler))
     pods = {p["pod"]: p for p in result["pods"]}
     assert set(pods) == {"app-a", "app-b", "app-c"}
     assert {name: p["metrics"]["embedding_queue_depth"] for name, p in pods.items()} == {"app-a": 12.0, "app-b": 150.0, "app-c": 7.0}
@@ -279,17 +284,17 @@ def test_all_pods_reads_every_endpoint_pod_through_the_pod_proxy():
 
 def test_all_pods_falls_back_to_the_selector_and_named_target_port():
     fake = fake_cluster(slices=False)
-    result = metrics.metrics_probe(k8s_module(service=dict(SERVICE, port="metrics"), all_pods=True,
-                                              names=["embedding_queue_depth"]),
-                                   transport=httpx.MockTransport(fake.handler))
+    result = probe_metrics(k8s_options(service=dict(SERVICE, port="metrics"), all_pods=True,
+                                       names=["embedding_queue_depth"]),
+                           transport=httpx.MockTransport(fake.handler))
     assert [(p["pod"], p["port"]) for p in result["pods"]] == [("app-a", 9090), ("app-b", 9090), ("app-c", 9090)]
     assert_selectors(fake)
 
 
 def test_all_pods_reports_a_pod_it_cannot_read_and_keeps_the_others():
     fake = fake_cluster(pod_errors={"app-c"})
-    result = metrics.metrics_probe(k8s_module(service=SERVICE, all_pods=True, names=["embedding_queue_depth"]),
-                                   transport=httpx.MockTransport(fake.handler))
+    result = probe_metrics(k8s_options(service=SERVICE, all_pods=True, names=["embedding_queue_depth"]),
+                           transport=httpx.MockTransport(fake.handler))
     pods = {p["pod"]: p for p in result["pods"]}
     assert pods["app-c"]["error"].startswith("Failed to fetch metrics from pod paperless-maverick/app-c:9090")
     assert pods["app-a"]["error"] is None and len(result["errors"]) == 1
@@ -299,12 +304,12 @@ def test_all_pods_reports_a_pod_it_cannot_read_and_keeps_the_others():
 def test_all_pods_fails_when_no_pod_can_be_read():
     fake = fake_cluster(pod_errors={"app-a", "app-b", "app-c"})
     with pytest.raises(EmergencyError, match="Failed to fetch metrics from any pod of service"):
-        metrics.metrics_probe(k8s_module(service=SERVICE, all_pods=True), transport=httpx.MockTransport(fake.handler))
+        probe_metrics(k8s_options(service=SERVICE, all_pods=True), transport=httpx.MockTransport(fake.handler))
     assert_selectors(fake)
 
 
 def test_all_pods_unknown_service_port_is_a_config_error():
     fake = fake_cluster()
     with pytest.raises(ConfigError, match=r"has no port 8443 \(ports: http, metrics\)"):
-        metrics.metrics_probe(k8s_module(service=dict(SERVICE, port=8443), all_pods=True),
-                              transport=httpx.MockTransport(fake.handler))
+        probe_metrics(k8s_options(service=dict(SERVICE, port=8443), all_pods=True),
+                      transport=httpx.MockTransport(fake.handler))

@@ -1,23 +1,15 @@
 """One whole triage call against a fake API behind httpx.MockTransport."""
 from __future__ import annotations
 
-import httpx
 import pytest
-from tests.unit.triage.builders import deployment, event, node, pod, replicaset
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import NotFoundError
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.triage import Triage, triage
+from ansible_collections.mataresit.emergency.plugins.module_utils.module_runner import execute
+from ansible_collections.mataresit.emergency.plugins.module_utils.services import triage
+from tests.unit.triage.builders import deployment, event, node, pod, replicaset
 
 NS = "/api/v1/namespaces/shop"
 APPS = "/apis/apps/v1/namespaces/shop"
-
-
-class FakeModule:
-    def __init__(self, **params):
-        self.params = dict(dict(host="https://k8s.test", api_key="sekret-token", validate_certs=False,
-                                request_timeout=5, recent_deploy_window="1h", max_events=3, max_samples=20,
-                                usage_threshold=0.9, history_limit=10, logs=None, extra_targets=[]), **params)
-        self.no_log_values = set()
 
 
 def bad_deploy_cluster(api, healthy_pods=1197):
@@ -50,13 +42,13 @@ def bad_deploy_cluster(api, healthy_pods=1197):
     return api
 
 
-def test_end_to_end_bad_deploy_with_pagination_and_no_metrics_api(api):
+def test_end_to_end_bad_deploy_with_pagination_and_no_metrics_api(api, context):
     bad_deploy_cluster(api)
     database = {"name": "database", "namespace": "db", "label_selector": "app=postgresql", "required": True, "logs": True}
-    module = FakeModule(namespace="shop", extra_targets=[database],
-                        logs={"enabled": True, "deployments": None, "pods": None, "tail_lines": 50,
-                              "limit_bytes": 4096, "max_pods": 5})
-    result = triage(module, transport=httpx.MockTransport(api.handler))
+    module = context("triage", api_key="sekret-token", max_events=3, namespace="shop", extra_targets=[database],
+                     logs={"enabled": True, "deployments": None, "pods": None, "tail_lines": 50,
+                           "limit_bytes": 4096, "max_pods": 5})
+    result = execute(module, triage.operation)
 
     assert result["changed"] is False
     assert result["verdict"] == "recent_bad_deploy"
@@ -114,7 +106,7 @@ def test_end_to_end_bad_deploy_with_pagination_and_no_metrics_api(api):
 
 def test_missing_namespace_is_a_clear_error(client, api):
     with pytest.raises(NotFoundError) as info:
-        Triage(client, {"namespace": "nope"}).run()
+        triage.assess(client, {"namespace": "nope"})
     assert str(info.value) == "Failed to triage namespace nope: namespace 'nope' does not exist; check 'namespace'"
 
 
@@ -126,7 +118,7 @@ def test_metrics_api_present_gives_usage(client, api):
         {"metadata": {"name": "node-1"}, "usage": {"cpu": "1900m", "memory": "1Gi"}}])
     api.add_all("/apis/metrics.k8s.io/v1beta1/namespaces/shop/pods", [
         {"metadata": {"name": "web-1-a"}, "containers": [{"name": "app", "usage": {"cpu": "5m", "memory": "1000Mi"}}]}])
-    result = Triage(client, {"namespace": "shop", "logs": {"enabled": False}}).run()
+    result = triage.assess(client, {"namespace": "shop", "logs": {"enabled": False}})
     assert result["metrics_available"] is True
     assert result["metrics"]["nodes"][0] == {"name": "node-1", "cpu_cores": 1.9, "memory_bytes": 2 ** 30,
                                              "cpu_percent": 95.0, "memory_percent": 25.0}
@@ -139,15 +131,15 @@ def test_metrics_api_present_gives_usage(client, api):
 def test_nodes_forbidden_is_reported_not_fatal(client, api):
     api.objects[NS] = {"metadata": {"name": "shop"}}
     api.answers["/api/v1/nodes"] = (403, {"message": 'nodes is forbidden: User "x" cannot list resource "nodes"',
-                                           "reason": "Forbidden"})
-    result = Triage(client, {"namespace": "shop"}).run()
+                                          "reason": "Forbidden"})
+    result = triage.assess(client, {"namespace": "shop"})
     assert "forbidden" in result["nodes"]["error"]
     assert result["verdict"] == "unknown" and result["healthy"] is True
 
 
 def test_named_log_targets_that_do_not_exist(client, api):
     bad_deploy_cluster(api, healthy_pods=2)
-    result = Triage(client, {"namespace": "shop", "logs": {"deployments": ["web", "ghost"], "pods": ["gone"]}}).run()
+    result = triage.assess(client, {"namespace": "shop", "logs": {"deployments": ["web", "ghost"], "pods": ["gone"]}})
     errors = [entry.get("error") for entry in result["logs"]]
     assert "pod 'gone' does not exist in namespace 'shop'" in errors
     assert "deployment 'ghost' does not exist in namespace 'shop'" in errors
@@ -158,7 +150,7 @@ def test_named_log_targets_that_do_not_exist(client, api):
 def test_log_falls_back_to_current_container_without_a_previous_one(client, api):
     bad_deploy_cluster(api, healthy_pods=2)
     api.remove_log("shop", "web-2-crash0", previous=True)
-    result = Triage(client, {"namespace": "shop", "logs": {"pods": ["web-2-crash0"]}}).run()
+    result = triage.assess(client, {"namespace": "shop", "logs": {"pods": ["web-2-crash0"]}})
     assert result["logs"] == [{"namespace": "shop", "pod": "web-2-crash0", "container": "app", "previous": False,
                                "lines": 1, "bytes": 8, "error_lines": 0, "error_samples": [], "tail": "waiting\n"}]
 
@@ -168,16 +160,16 @@ def test_failing_deployment_logs_come_first_within_max_pods(client, api):
     api.add(f"{APPS}/deployments/aaa-fine", deployment("aaa-fine", replicas=1, uid="uid-aaa-fine"))
     api.add(f"{APPS}/replicasets/aaa-fine-1", replicaset("aaa-fine-1", "aaa-fine", 1, minutes_ago=600, image="app:v1"))
     api.add(f"{NS}/pods/aaa-fine-1-x", pod("aaa-fine-1-x", rs="aaa-fine-1"))
-    result = Triage(client, {"namespace": "shop", "logs": {"max_pods": 1}}).run()
+    result = triage.assess(client, {"namespace": "shop", "logs": {"max_pods": 1}})
     assert [entry["pod"] for entry in result["logs"]] == ["web-2-crash0"]
-    result = Triage(client, {"namespace": "shop", "logs": {"max_pods": 2}}).run()
+    result = triage.assess(client, {"namespace": "shop", "logs": {"max_pods": 2}})
     assert [entry["pod"] for entry in result["logs"]] == ["web-2-crash0", "aaa-fine-1-x"]
 
 
 def test_unreadable_log_is_reported_not_fatal(client, api):
     bad_deploy_cluster(api, healthy_pods=2)
     api.answers[f"{NS}/pods/web-2-crash0/log"] = (403, {"message": "pods/log is forbidden", "reason": "Forbidden"})
-    result = Triage(client, {"namespace": "shop", "logs": {"pods": ["web-2-crash0"]}}).run()
+    result = triage.assess(client, {"namespace": "shop", "logs": {"pods": ["web-2-crash0"]}})
     assert result["verdict"] == "recent_bad_deploy"
     assert result["logs"] == [{"namespace": "shop", "pod": "web-2-crash0", "container": "app", "previous": False,
                                "error": "permission denied (403 Forbidden): pods/log is forbidden"}]

@@ -1,6 +1,6 @@
-"""The scale module's work: exact or relative replica counts within bounds
-through the /scale subresource, waiting for ready replicas, restoring the
-count recorded in the incident workspace, and the runbook's drain cycle."""
+"""The scale module: exact or relative replica counts within bounds through
+the /scale subresource, waiting for ready replicas, restoring the count
+recorded in the incident workspace, and the runbook's drain cycle."""
 from __future__ import annotations
 
 import re
@@ -11,7 +11,6 @@ from ansible_collections.mataresit.emergency.plugins.module_utils.errors import 
     ConfigError, EmergencyError, failing_to,
 )
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import resources, waiter
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.client import K8sClient
 
 SCALE_KINDS = ("Deployment", "StatefulSet", "ReplicaSet")
 CATEGORY = workspace.SCALE
@@ -121,11 +120,11 @@ def recorded_replicas(incident_dir, kind, namespace, name):
 class _Scaler:
     """One workload's scale operations for a module run."""
 
-    def __init__(self, client, module):
-        p = module.params
-        self.client, self.module, self.p = client, module, p
+    def __init__(self, ctx):
+        p = ctx.params
+        self.ctx, self.client, self.p = ctx, ctx.client, p
         self.kind, self.ns, self.name = p["kind"], p["namespace"], p["name"]
-        self.dry_run = module.check_mode
+        self.dry_run = ctx.check_mode
 
     def scale_to(self, current, target, wait=True):
         """Scale (recording the count it replaces first); return (backup_path, elapsed)."""
@@ -167,8 +166,7 @@ class _Scaler:
             return self.drain_cycle(current, result)
         result.update(replicas=target, changed=target != current)
         self._warn_autoscaler(result, target)
-        if self.module._diff:
-            result["diff"] = {"before": {"replicas": current}, "after": {"replicas": target}}
+        result["diff"] = {"before": {"replicas": current}, "after": {"replicas": target}}
         try:
             result["backup_path"], result["elapsed"] = self.scale_to(current, target, wait=p["wait"])
         except EmergencyError as exc:
@@ -179,7 +177,7 @@ class _Scaler:
     def _warn_autoscaler(self, result, target):
         warning = autoscaler_warning(self.autoscaler, self.kind, self.ns, self.name, target)
         if warning and target != result["previous_replicas"]:
-            result["warnings"] = [warning]
+            self.ctx.warn(warning)
 
     def drain_cycle(self, original, result):
         """Scale to drain_replicas, hold drain_seconds, then back to the count found (the runbook's 2 -> 60 s -> 4)."""
@@ -188,9 +186,7 @@ class _Scaler:
         steps = [{"replicas": drain}, {"sleep": p["drain_seconds"]}, {"replicas": original}]
         result.update(changed=drain != original, drain_replicas=drain, steps=steps)
         self._warn_autoscaler(result, drain)
-        if self.module._diff:
-            result["diff"] = {"before": {"replicas": original},
-                              "after": {"replicas": original, "drained_to": drain}}
+        result["diff"] = {"before": {"replicas": original}, "after": {"replicas": original, "drained_to": drain}}
         if drain == original:
             return result
         backup = None if self.dry_run else record(p["incident_dir"], self.kind, self.ns, self.name, original, drain)
@@ -216,10 +212,9 @@ class _Scaler:
         return result
 
 
-def run(module, transport=None):
-    """Operation for plugins/modules/scale.py (transport: a test seam for httpx.MockTransport)."""
-    p = module.params
+def operation(ctx):
+    """The scale module."""
+    p = ctx.params
     verb = {"present": "scale", "restore": "restore the replicas of", "drain_cycle": "drain-cycle"}[p["state"]]
-    with failing_to(f"{verb} {p['kind'].lower()} {p['namespace']}/{p['name']}"), \
-            K8sClient.from_params(p, module.no_log_values, transport=transport) as client:
-        return _Scaler(client, module).run()
+    with failing_to(f"{verb} {p['kind'].lower()} {p['namespace']}/{p['name']}"):
+        return _Scaler(ctx).run()

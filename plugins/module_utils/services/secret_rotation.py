@@ -12,13 +12,11 @@ import secrets as random_source
 import string
 import time
 
-from ansible_collections.mataresit.emergency.plugins.module_utils import workspace
+from ansible_collections.mataresit.emergency.plugins.module_utils import secret_backup, workloads, workspace
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import (
     ConfigError, EmergencyError, failing_to,
 )
-from ansible_collections.mataresit.emergency.plugins.module_utils import workloads
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import resources
-from ansible_collections.mataresit.emergency.plugins.module_utils.security import backup
 
 ALPHABETS = {
     "alnum": string.ascii_letters + string.digits,
@@ -320,7 +318,7 @@ def _restart(client, namespace, names, params, check_mode, reason):
         with failing_to(f"wait for the restarted deployments of namespace {namespace}"):
             results = client.parallel([
                 (lambda n=n: workloads.wait_for_rollout(client, namespace, n, params["wait_timeout"],
-                                                          params["wait_sleep"])) for n in names])
+                                                        params["wait_sleep"])) for n in names])
         waited = {name: elapsed for name, (rollout, elapsed) in zip(names, results)}
     return waited
 
@@ -332,49 +330,90 @@ def _fail_partway(exc, action, namespace, name, done, hint):
     return exc
 
 
-def rotate(client, params, no_log_values, check_mode=False):
-    namespace, incident_dir = params["namespace"], params["incident_dir"]
-    reason = params.get("reason") or "mataresit.emergency secret rotation"
+def operation(ctx):
+    """The secret_rotation module: rotate (state=rotated) or put back (state=restored)."""
+    if not ctx.params.get("incident_dir"):
+        raise ConfigError("Failed to rotate secrets: incident_dir is required (the encrypted backup and the rotation "
+                          "state live there).")
+    result = (restore if ctx.params["state"] == "restored" else rotate)(ctx)
+    for warning in result.pop("warnings"):
+        ctx.warn(warning)
+    return result
+
+
+def rotate(ctx):
+    client, params, no_log_values, check_mode = ctx.client, ctx.params, ctx.no_log_values, ctx.check_mode
+    namespace = params["namespace"]
     secrets_by_name, deployment_list = _read(client, namespace)
     for secret in secrets_by_name.values():
         register_data(no_log_values, secret.get("data"))
     items, skipped, warnings = resolve_plan(secrets_by_name, params.get("plan") or [], params.get("secrets") or [],
                                             params.get("default_rule"))
-    state_file = state_path(incident_dir, namespace)
+    state_file = state_path(params["incident_dir"], namespace)
     state = load_state(state_file, namespace)
     entries = state["secrets"]
     to_rotate = [i for i in items if entries.get(i["name"], {}).get("status") not in (ROTATED, DONE)
                  and any(rule["action"] != "keep" for rule in i["keys"].values())]
-    needs_backup = [i for i in to_rotate if entries.get(i["name"], {}).get("status") in (None, RESTORED)]
     interrupted = [n for n, e in entries.items() if e.get("status") == ROTATED]
     consumer_map = consumers(deployment_list, sorted({i["name"] for i in items} | set(interrupted)))
     rotated_names = [i["name"] for i in to_rotate]
-
     backup_path = None
+    needs_backup = [i for i in to_rotate if entries.get(i["name"], {}).get("status") in (None, RESTORED)]
     if needs_backup and not check_mode:
-        backup_dir = os.path.dirname(state_file)
-        backup_path = backup.write(backup_dir, namespace, params["backup_key"],
-                                   {i["name"]: _backup_payload(i["secret"]) for i in needs_backup},
-                                   {"namespace": namespace, "secrets": sorted(i["name"] for i in needs_backup)})
-        for item in needs_backup:
-            entries[item["name"]] = {"status": PENDING, "backup": backup_path}
-        save_state(state_file, state, {"event": "backup", "secrets": [i["name"] for i in needs_backup],
-                                       "backup": backup_path})
+        backup_path = _backup_first(params, namespace, needs_backup, state_file, state)
+    diff = _replace_all(ctx, namespace, to_rotate, state_file, state)
 
-    diff_before, diff_after = {}, {}
-    done = []
+    # Consumers of every secret rotated now or in an interrupted earlier run.
+    restart_secrets = rotated_names + [n for n in interrupted if n not in rotated_names]
+    to_restart = sorted({dep for name in restart_secrets for dep in consumer_map.get(name, [])})
+    waited = {}
+    if params["restart_consumers"]:
+        waited = _restart(client, namespace, to_restart, params, check_mode,
+                          params.get("reason") or "mataresit.emergency secret rotation")
+    if not check_mode and restart_secrets:
+        for name in restart_secrets:
+            entries[name]["status"] = DONE
+        save_state(state_file, state, {"event": "consumers restarted" if params["restart_consumers"]
+                                       else "consumers not restarted", "secrets": restart_secrets,
+                                       "deployments": to_restart if params["restart_consumers"] else []})
+    return {
+        "changed": bool(rotated_names) or bool(to_restart and params["restart_consumers"]), "namespace": namespace,
+        "state": "rotated", "secrets": _report(items, rotated_names, entries, consumer_map), "skipped": skipped,
+        "rotated": rotated_names, "restarted": to_restart if params["restart_consumers"] else [],
+        "consumers_not_restarted": [] if params["restart_consumers"] else to_restart,
+        "rollout_seconds": waited, "external_rotation_required": external_required(items),
+        "backup": backup_path, "state_file": None if check_mode else state_file, "warnings": warnings, "diff": diff,
+    }
+
+
+def _backup_first(params, namespace, needs_backup, state_file, state):
+    """The encrypted backup of the current values, recorded in the state before any change; its path."""
+    backup_path = secret_backup.write(os.path.dirname(state_file), namespace, params["backup_key"],
+                                      {i["name"]: _backup_payload(i["secret"]) for i in needs_backup},
+                                      {"namespace": namespace, "secrets": sorted(i["name"] for i in needs_backup)})
+    for item in needs_backup:
+        state["secrets"][item["name"]] = {"status": PENDING, "backup": backup_path}
+    save_state(state_file, state, {"event": "backup", "secrets": [i["name"] for i in needs_backup],
+                                   "backup": backup_path})
+    return backup_path
+
+
+def _sizes(data, label=lambda key: ""):
+    return {k: f"<{label(k)}{len(base64.b64decode(v or ''))} bytes>" for k, v in sorted(data.items())}
+
+
+def _replace_all(ctx, namespace, to_rotate, state_file, state):
+    """Replace each secret's values, recording each one rotated; return the diff (sizes, never values)."""
+    check_mode, before, after, done = ctx.check_mode, {}, {}, []
     for item in to_rotate:
         name = item["name"]
-        data = new_data(item, no_log_values)
-        current = item["secret"].get("data") or {}
-        diff_before[name] = {k: f"<{len(base64.b64decode(v or ''))} bytes>" for k, v in sorted(current.items())}
-        diff_after[name] = {k: (f"<kept, {len(base64.b64decode(v or ''))} bytes>"
-                                if item["keys"].get(k, {}).get("action") == "keep" else
-                                f"<new value, {len(base64.b64decode(v or ''))} bytes>")
-                            for k, v in sorted(data.items())}
+        data = new_data(item, ctx.no_log_values)
+        before[name] = _sizes(item["secret"].get("data") or {})
+        after[name] = _sizes(data, lambda k, item=item: "kept, " if item["keys"].get(k, {}).get("action") == "keep"
+                             else "new value, ")
         try:
-            client.replace(resources.path("Secret", namespace, name), _updated_secret(item["secret"], data),
-                           dry_run=check_mode)
+            ctx.client.replace(resources.path("Secret", namespace, name), _updated_secret(item["secret"], data),
+                               dry_run=check_mode)
         except EmergencyError as exc:
             if not check_mode:
                 save_state(state_file, state, {"event": "failed", "secret": name, "error": exc.msg})
@@ -385,22 +424,12 @@ def rotate(client, params, no_log_values, check_mode=False):
             raise _fail_partway(exc, "rotate", namespace, name, done, hint) from exc
         done.append(name)
         if not check_mode:
-            entries[name]["status"] = ROTATED
+            state["secrets"][name]["status"] = ROTATED
             save_state(state_file, state, {"event": "rotated", "secret": name})
+    return {"before": before, "after": after}
 
-    # Consumers of every secret rotated now or in an interrupted earlier run.
-    restart_secrets = rotated_names + [n for n in interrupted if n not in rotated_names]
-    to_restart = sorted({dep for name in restart_secrets for dep in consumer_map.get(name, [])})
-    waited = {}
-    if params["restart_consumers"]:
-        waited = _restart(client, namespace, to_restart, params, check_mode, reason)
-    if not check_mode and restart_secrets:
-        for name in restart_secrets:
-            entries[name]["status"] = DONE
-        save_state(state_file, state, {"event": "consumers restarted" if params["restart_consumers"]
-                                       else "consumers not restarted", "secrets": restart_secrets,
-                                       "deployments": to_restart if params["restart_consumers"] else []})
 
+def _report(items, rotated_names, entries, consumer_map):
     report = []
     for item in items:
         status = entries.get(item["name"], {}).get("status")
@@ -412,26 +441,52 @@ def rotate(client, params, no_log_values, check_mode=False):
             action = "kept"
         report.append({"name": item["name"], "action": action, "keys": describe(item),
                        "consumers": consumer_map.get(item["name"], [])})
-    changed = bool(rotated_names) or bool(to_restart and params["restart_consumers"])
-    return {
-        "changed": changed, "namespace": namespace, "state": "rotated", "secrets": report, "skipped": skipped,
-        "rotated": rotated_names, "restarted": to_restart if params["restart_consumers"] else [],
-        "consumers_not_restarted": [] if params["restart_consumers"] else to_restart,
-        "rollout_seconds": waited, "external_rotation_required": external_required(items),
-        "backup": backup_path, "state_file": None if check_mode else state_file, "warnings": warnings,
-        "diff": {"before": diff_before, "after": diff_after},
-    }
+    return report
 
 
-def restore(client, params, no_log_values, check_mode=False):
-    namespace, incident_dir = params["namespace"], params["incident_dir"]
-    reason = params.get("reason") or "mataresit.emergency secret restore"
-    state_file = state_path(incident_dir, namespace)
+def restore(ctx):
+    client, params, check_mode = ctx.client, ctx.params, ctx.check_mode
+    namespace = params["namespace"]
+    state_file = state_path(params["incident_dir"], namespace)
     if not os.path.exists(state_file):
         raise ConfigError(f"Failed to restore the secrets of namespace {namespace}: there is no rotation state at "
                           f"{state_file}; give the incident_dir that the rotation used.")
     state = load_state(state_file, namespace)
     entries = state["secrets"]
+    names, originals, backups = _decrypt_originals(params, namespace, state_file, entries, ctx.no_log_values)
+    secrets_by_name, deployment_list = _read(client, namespace)
+    for secret in secrets_by_name.values():
+        register_data(ctx.no_log_values, secret.get("data"))
+    restored, unchanged, recreated = _put_back(client, namespace, names, originals, secrets_by_name, check_mode)
+    consumer_map = consumers(deployment_list, names)
+    to_restart = sorted({dep for name in restored for dep in consumer_map.get(name, [])})
+    waited = {}
+    if params["restart_consumers"]:
+        waited = _restart(client, namespace, to_restart, params, check_mode,
+                          params.get("reason") or "mataresit.emergency secret restore")
+    if not check_mode:
+        changed_state = False
+        for name in names:
+            if entries[name]["status"] != RESTORED:
+                entries[name]["status"] = RESTORED
+                changed_state = True
+        if changed_state or restored:
+            save_state(state_file, state, {"event": "restored", "secrets": restored, "deployments": to_restart})
+    return {
+        "changed": bool(restored), "namespace": namespace, "state": "restored",
+        "secrets": [{"name": n, "action": "restored" if n in restored else "unchanged",
+                     "recreated": n in recreated, "consumers": consumer_map.get(n, [])} for n in names],
+        "restored": restored, "unchanged": unchanged,
+        "restarted": to_restart if params["restart_consumers"] else [],
+        "consumers_not_restarted": [] if params["restart_consumers"] else to_restart,
+        "rollout_seconds": waited, "backups": backups, "state_file": state_file,
+        "skipped": [], "external_rotation_required": [], "warnings": [],
+        "diff": {"before": {n: "<current values>" for n in restored}, "after": {n: "<backup values>" for n in restored}},
+    }
+
+
+def _decrypt_originals(params, namespace, state_file, entries, no_log_values):
+    """(names to restore, {name: original}, backup paths), every backup decrypted before anything changes."""
     wanted = [n for n in (params.get("secrets") or []) if n != "all"]
     wanted += [r["secret"] for r in params.get("plan") or [] if r.get("secret") and r["secret"] not in wanted]
     names = [n for n in sorted(entries) if not wanted or n in wanted]
@@ -439,10 +494,9 @@ def restore(client, params, no_log_values, check_mode=False):
     if unknown:
         raise ConfigError(f"Failed to restore the secrets of namespace {namespace}: no backup of {', '.join(unknown)} "
                           f"in {state_file}.")
-    # Decrypt every backup before touching anything: a wrong key fails here.
-    payloads = {}
-    for path in sorted({entries[n]["backup"] for n in names}):
-        payloads[path] = backup.read(path, params["backup_key"])
+    # A wrong key fails here, before anything changes.
+    payloads = {path: secret_backup.read(path, params["backup_key"])
+                for path in sorted({entries[n]["backup"] for n in names})}
     originals = {}
     for name in names:
         payload = payloads[entries[name]["backup"]]
@@ -451,11 +505,12 @@ def restore(client, params, no_log_values, check_mode=False):
                               "does not contain it.")
         originals[name] = payload[name]
         register_data(no_log_values, payload[name]["data"])
-    secrets_by_name, deployment_list = _read(client, namespace)
-    for secret in secrets_by_name.values():
-        register_data(no_log_values, secret.get("data"))
+    return names, originals, sorted(payloads)
 
-    restored, unchanged, recreated, done = [], [], [], []
+
+def _put_back(client, namespace, names, originals, secrets_by_name, check_mode):
+    """Write the original values back (recreating deleted secrets); return (restored, unchanged, recreated)."""
+    restored, unchanged, recreated = [], [], []
     for name in names:
         original, current = originals[name], secrets_by_name.get(name)
         try:
@@ -474,39 +529,6 @@ def restore(client, params, no_log_values, check_mode=False):
         except EmergencyError as exc:
             hint = ("nothing was changed (check mode)" if check_mode else
                     "fix the cause and re-run state=restored (restored secrets are compared and left alone)")
-            raise _fail_partway(exc, "restore", namespace, name, done, hint) from exc
+            raise _fail_partway(exc, "restore", namespace, name, restored, hint) from exc
         restored.append(name)
-        done.append(name)
-    consumer_map = consumers(deployment_list, names)
-    to_restart = sorted({dep for name in restored for dep in consumer_map.get(name, [])})
-    waited = {}
-    if params["restart_consumers"]:
-        waited = _restart(client, namespace, to_restart, params, check_mode, reason)
-    if not check_mode:
-        changed_state = False
-        for name in names:
-            if entries[name]["status"] != RESTORED:
-                entries[name]["status"] = RESTORED
-                changed_state = True
-        if changed_state or restored:
-            save_state(state_file, state, {"event": "restored", "secrets": restored, "deployments": to_restart})
-    return {
-        "changed": bool(restored), "namespace": namespace, "state": "restored",
-        "secrets": [{"name": n, "action": "restored" if n in restored else "unchanged",
-                     "recreated": n in recreated, "consumers": consumer_map.get(n, [])} for n in names],
-        "restored": restored, "unchanged": unchanged,
-        "restarted": to_restart if params["restart_consumers"] else [],
-        "consumers_not_restarted": [] if params["restart_consumers"] else to_restart,
-        "rollout_seconds": waited, "backups": sorted(payloads), "state_file": state_file,
-        "skipped": [], "external_rotation_required": [], "warnings": [],
-        "diff": {"before": {n: "<current values>" for n in restored}, "after": {n: "<backup values>" for n in restored}},
-    }
-
-
-def run(client, params, no_log_values, check_mode=False):
-    if not params.get("incident_dir"):
-        raise ConfigError("Failed to rotate secrets: incident_dir is required (the encrypted backup and the rotation "
-                          "state live there).")
-    if params["state"] == "restored":
-        return restore(client, params, no_log_values, check_mode=check_mode)
-    return rotate(client, params, no_log_values, check_mode=check_mode)
+    return restored, unchanged, recreated

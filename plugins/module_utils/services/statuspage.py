@@ -9,7 +9,7 @@ Retry-After. Check mode reads, sends no write, and returns the exact request.
 from __future__ import annotations
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError
-from ansible_collections.mataresit.emergency.plugins.module_utils.notify import common
+from ansible_collections.mataresit.emergency.plugins.module_utils import notifications
 from ansible_collections.mataresit.emergency.plugins.module_utils.saas import SaasClient
 
 DEFAULT_API_URL = "https://api.statuspage.io/v1"
@@ -17,21 +17,21 @@ PER_PAGE = 100
 OPERATIONAL = "operational"
 
 
-def run(module, transport=None):
-    params = module.params
+def operation(ctx):
+    """The statuspage module: create, update or resolve an incident, found by name."""
+    params = ctx.params
     headers = {"Authorization": f"OAuth {params['api_key']}", "Accept": "application/json"}
     with SaasClient("Statuspage", params.get("api_url") or DEFAULT_API_URL, headers=headers,
-                    secrets=[params["api_key"]], no_log_values=module.no_log_values, credential_hint="statuspage api_key",
-                    url_hint="api_url", timeout=params["request_timeout"], policy=common.policy_from_params(params),
+                    secrets=[params["api_key"]], no_log_values=ctx.no_log_values, credential_hint="statuspage api_key",
+                    url_hint="api_url", timeout=params["request_timeout"], policy=notifications.policy_from_params(params),
                     min_interval=params["request_interval"], pace_key=params["api_key"],
-                    transport=transport) as client:
-        return _Statuspage(client, params, module.check_mode, getattr(module, "_diff", False)).apply()
+                    transport=ctx.transport) as client:
+        return _Statuspage(client, params, ctx.check_mode).apply()
 
 
 class _Statuspage:
-    def __init__(self, client, params, check_mode, want_diff):
-        self.client, self.params = client, params
-        self.check_mode, self.want_diff = check_mode, want_diff
+    def __init__(self, client, params, check_mode):
+        self.client, self.params, self.check_mode = client, params, check_mode
         self.page = f"/pages/{params['page_id']}"
         self.requests = []
 
@@ -131,8 +131,7 @@ class _Statuspage:
             out["incident"] = _summary(after)
         if msg:
             out["msg"] = msg
-        if self.want_diff:
-            out["diff"] = {"before": _summary(before) if before else {}, "after": _summary(after) if after else {}}
+        out["diff"] = {"before": _summary(before) if before else {}, "after": _summary(after) if after else {}}
         return out
 
 

@@ -4,7 +4,6 @@ and secret metadata (never values), as a 0600 tar.gz with a SHA-256 manifest."""
 from __future__ import annotations
 
 import base64
-import copy
 import hashlib
 import io
 import json
@@ -13,13 +12,12 @@ import re
 import tarfile
 import time
 
-from ansible_collections.mataresit.emergency.plugins.module_utils import workspace
+from ansible_collections.mataresit.emergency.plugins.module_utils import workloads, workspace
 from ansible_collections.mataresit.emergency.plugins.module_utils.deps import optional_import
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import (
     ConfigError, EmergencyError, failing_to,
 )
-from ansible_collections.mataresit.emergency.plugins.module_utils import workloads
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import resources
+from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import objects, resources
 
 yaml = optional_import("yaml")
 
@@ -96,13 +94,6 @@ class Redactor:
         return text
 
 
-def _strip(obj):
-    obj = copy.deepcopy(obj)
-    meta = obj.get("metadata") or {}
-    meta.pop("managedFields", None)
-    return obj
-
-
 def _ts(event):
     return (event.get("lastTimestamp") or event.get("eventTime") or event.get("firstTimestamp")
             or (event.get("metadata") or {}).get("creationTimestamp") or "")
@@ -117,8 +108,7 @@ def rollout_history(deployments, replicasets):
     history = {}
     for dep in deployments:
         uid = dep["metadata"].get("uid")
-        owned = [rs for rs in replicasets
-                 if any(o.get("uid") == uid for o in (rs.get("metadata") or {}).get("ownerReferences") or [])]
+        owned = [rs for rs in replicasets if objects.owned_by(rs, uid)]
         history[dep["metadata"]["name"]] = workloads.revision_history(None, dep, replicasets=owned)
     return history
 
@@ -158,20 +148,20 @@ def collect(client, params, check_mode=False):
              lambda: client.list(resources.path("Secret", namespace))]
     reads += [(lambda kind=kind: client.list(resources.path(kind, namespace))) for kind in OBJECT_KINDS]
     with failing_to(f"collect evidence from namespace {namespace}"):
-        ns_obj, events, secrets, *objects = client.parallel(reads)
+        ns_obj, events, secrets, *listed = client.parallel(reads)
     if ns_obj is None:
         raise ConfigError(f"Failed to collect evidence from namespace {namespace}: the namespace does not exist; "
                           "check the namespace name and the kubeconfig context.")
-    by_kind = dict(zip(OBJECT_KINDS, objects))
+    by_kind = dict(zip(OBJECT_KINDS, listed))
     files = {
-        "events.yaml": _dump([_strip(e) for e in sort_events(events)]),
+        "events.yaml": _dump([objects.strip(e) for e in sort_events(events)]),
         "secrets-metadata.yaml": _dump([scrub_secret(s) for s in secrets]),
         "rollout-history.yaml": _dump(rollout_history(by_kind["Deployment"], by_kind["ReplicaSet"])),
     }
     for kind, items in by_kind.items():
         files[f"objects/{resources.KINDS[kind][1]}.yaml"] = _dump({
             "apiVersion": "v1", "kind": "List",
-            "items": [dict(_strip(i), apiVersion=resources.API_VERSIONS[kind], kind=kind) for i in items]})
+            "items": [dict(objects.strip(i), apiVersion=resources.API_VERSIONS[kind], kind=kind) for i in items]})
     targets = log_targets(by_kind["Pod"], params["include_previous_logs"]) if params["include_logs"] else []
     log_errors = []
     if check_mode:
@@ -217,7 +207,9 @@ def build_bundle(files, manifest_meta, redactor, mtime=None):
     return buf.getvalue(), manifest
 
 
-def capture(client, params, check_mode=False, no_log_values=None):
+def operation(ctx):
+    """The forensics module: collect, redact, bundle, write (in check mode: say what would be collected)."""
+    client, params, check_mode = ctx.client, ctx.params, ctx.check_mode
     namespace = params["namespace"]
     if params.get("dest"):
         dest = params["dest"]
@@ -230,8 +222,7 @@ def capture(client, params, check_mode=False, no_log_values=None):
     started = time.monotonic()
     files, secrets, facts = collect(client, params, check_mode=check_mode)
     values = secret_values(secrets)
-    if no_log_values is not None:
-        no_log_values.update(values)
+    ctx.no_log_values.update(values)
     now = time.time()
     stamp = workspace.stamp(now)
     bundle = workspace.evidence_name(namespace, now)

@@ -5,22 +5,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 
 from ansible_collections.mataresit.emergency.plugins.module_utils import workspace
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.args import INCIDENT_DIR_ARG_SPEC
 from ansible_collections.mataresit.emergency.plugins.module_utils.http import RetryPolicy
 
 DEDUP_PREFIX = "mataresit-"
 MAX_DEDUP_KEY = 255
 SENT_CATEGORY = workspace.NOTIFICATIONS
 
-# Options every HTTP notification module takes (documented in doc_fragments/saas.py).
+# Options every HTTP notification module takes (documented in doc_fragments/saas.py and incident_dir.py).
 SAAS_HTTP_ARG_SPEC = dict(
     request_timeout=dict(type="float", default=30),
     max_retries=dict(type="int", default=3),
-    **INCIDENT_DIR_ARG_SPEC,
+    **workspace.INCIDENT_DIR_ARG_SPEC,
 )
 
 
@@ -53,7 +51,7 @@ def fingerprint(*parts):
 
 
 def _name(kind, key):
-    return [kind, re.sub(r"[^A-Za-z0-9._-]+", "_", key)[:60], hashlib.sha256(key.encode()).hexdigest()[:12]]
+    return [kind, workspace.safe_name(key)[:60], hashlib.sha256(key.encode()).hexdigest()[:12]]
 
 
 def already_sent(incident_dir, kind, key, digest):

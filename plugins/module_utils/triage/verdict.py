@@ -1,4 +1,4 @@
-"""Triage verdict: pure rules over the facts gathered by k8s/triage.py.
+"""Triage, step three: the verdict, pure rules over the facts of gather.py.
 
 Each rule looks at the facts and returns evidence sentences (naming the
 objects) and the object the verdict is about, or nothing. Rules are tried in

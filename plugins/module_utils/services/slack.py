@@ -7,7 +7,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError
-from ansible_collections.mataresit.emergency.plugins.module_utils.notify import common
+from ansible_collections.mataresit.emergency.plugins.module_utils import notifications
 from ansible_collections.mataresit.emergency.plugins.module_utils.saas import SaasClient, secret_url_parts
 
 SEVERITY_EMOJI = {"critical": ":red_circle:", "error": ":large_orange_circle:", "warning": ":large_yellow_circle:",
@@ -59,31 +59,32 @@ def build_message(params):
     return message
 
 
-def run(module, transport=None):
-    params = module.params
+def operation(ctx):
+    """The slack module: post to an incoming webhook, once per identical message with incident_dir."""
+    params = ctx.params
     url = params["webhook_url"]
     parts = urlsplit(url or "")
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigError("Failed to post the Slack message: webhook_url is not an http(s) URL")
     message = build_message(params)
     key = params.get("incident_id") or "slack"
-    with SaasClient("Slack", f"{parts.scheme}://{parts.netloc}", secrets=secret_url_parts(url), no_log_values=module.no_log_values,
+    with SaasClient("Slack", f"{parts.scheme}://{parts.netloc}", secrets=secret_url_parts(url), no_log_values=ctx.no_log_values,
                     credential_hint="webhook_url", url_hint="webhook_url", timeout=params["request_timeout"],
-                    policy=common.policy_from_params(params), transport=transport) as client:
+                    policy=notifications.policy_from_params(params), transport=ctx.transport) as client:
         request = client.describe("POST", url, message)
-        digest = common.fingerprint(url, message)
+        digest = notifications.fingerprint(url, message)
         result = {"changed": False, "requests": [], "message": message}
-        if common.already_sent(params.get("incident_dir"), "slack", key, digest):
+        if notifications.already_sent(params.get("incident_dir"), "slack", key, digest):
             result["msg"] = "this Slack message was already posted (recorded in incident_dir)"
             return result
         result.update(changed=True, requests=[request])
-        if module.check_mode:
+        if ctx.check_mode:
             return result
         # A webhook post is not idempotent: only connect errors and 429 are retried.
         response = client.request("POST", url, message, action="post the Slack message", hints=SLACK_HINTS)
         result["response"] = (response.text or "").strip()[:200]
         result["attempts"] = client.attempts
-        record = common.remember_sent(params.get("incident_dir"), "slack", key, digest, request, result["response"])
+        record = notifications.remember_sent(params.get("incident_dir"), "slack", key, digest, request, result["response"])
         if record:
             result["record"] = record
         return result

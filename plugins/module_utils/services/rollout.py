@@ -1,11 +1,9 @@
-"""The rollout module's work: restart, undo, status and history of a workload."""
+"""The rollout module: restart, undo, status and history of a workload."""
 from __future__ import annotations
 
-from ansible_collections.mataresit.emergency.plugins.module_utils import workspace
+from ansible_collections.mataresit.emergency.plugins.module_utils import workloads, workspace
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError, EmergencyError, failing_to
-from ansible_collections.mataresit.emergency.plugins.module_utils import workloads
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import objects, resources, waiter
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.client import K8sClient
 
 # Set on the Deployment by an undo to the previous revision, so that re-running
 # the same undo (whose "previous" is now the revision undone) changes nothing.
@@ -131,60 +129,62 @@ def undo(client, namespace, name, to_revision=None, reason=None, dry_run=False, 
     return result
 
 
-def _template(obj):
-    return ((obj or {}).get("spec") or {}).get("template")
-
-
-def run(module, transport=None):
-    """Operation for plugins/modules/rollout.py (transport: a test seam for httpx.MockTransport)."""
-    p = module.params
+def operation(ctx):
+    """The rollout module: restart, undo, status or history of a workload."""
+    p = ctx.params
     action, kind, ns, name = p["action"], p["kind"], p["namespace"], p["name"]
     if action in ("undo", "history") and kind not in UNDO_KINDS:
         raise ConfigError(f"Failed to {action} {kind.lower()} {ns}/{name}: action '{action}' supports kind "
                           "Deployment only (StatefulSet and DaemonSet history lives in ControllerRevisions, "
                           "which this module does not manage); use action restart or status")
     verb = {"status": "get the rollout status of", "history": "read the rollout history of"}.get(action, action)
-    with failing_to(f"{verb} {kind.lower()} {ns}/{name}"), \
-            K8sClient.from_params(p, module.no_log_values, transport=transport) as client:
+    with failing_to(f"{verb} {kind.lower()} {ns}/{name}"):
         result = {"changed": False, "action": action, "kind": kind, "namespace": ns, "name": name}
         if action == "history":
-            obj = client.read(kind, ns, name)
-            history = workloads.revision_history(client, obj)
-            return dict(result, history=history, revision=workloads.revision_of(obj))
+            obj = ctx.client.read(kind, ns, name)
+            return dict(result, history=workloads.revision_history(ctx.client, obj),
+                        revision=workloads.revision_of(obj))
         if action == "status":
-            if p["wait"]:
-                obj, elapsed = workloads.wait_for_rollout(client, ns, name, p["wait_timeout"], p["wait_sleep"], kind)
-            else:
-                obj, elapsed = client.read(kind, ns, name), 0
-                obj.setdefault("kind", kind)
-                state = workloads.rollout_state(obj)
-                if state["failed"]:
-                    raise workloads.RolloutFailed(
-                        f"the rollout failed ({state['reason']}): {state['message']}", state=state)
-            return dict(result, state=workloads.rollout_state(obj), elapsed=elapsed,
-                        revision=workloads.revision_of(obj) or None, images=workloads.images(_template(obj)))
+            return dict(result, **_status(ctx.client, p, kind, ns, name))
+        return _change(ctx, result)
 
-        before = client.read(kind, ns, name)
-        before.setdefault("kind", kind)
-        if action == "restart":
-            backup_path = None if module.check_mode else backup(p["incident_dir"], action, before)
-            after = workloads.restart(client, ns, name, reason=p["reason"], dry_run=module.check_mode, kind=kind)
-            result.update(changed=True, before=objects.strip(before),
-                          after=objects.strip(after), backup_path=backup_path)
-        else:
-            result.update(undo(client, ns, name, to_revision=p["to_revision"], reason=p["reason"],
-                               dry_run=module.check_mode, deployment=before, incident_dir=p["incident_dir"]))
-        if module._diff:
-            result["diff"] = {"before_header": f"{kind} {ns}/{name} pod template (before)",
-                              "after_header": f"{kind} {ns}/{name} pod template (after)",
-                              "before": _template(result["before"]), "after": _template(result["after"])}
-        result["elapsed"] = 0
-        if result["changed"] and p["wait"] and not module.check_mode:
-            try:
-                obj, result["elapsed"] = workloads.wait_for_rollout(client, ns, name, p["wait_timeout"],
-                                                                      p["wait_sleep"], kind)
-            except EmergencyError as exc:  # the change was made: say so in the failure
-                exc.details.update(changed=True, backup_path=result["backup_path"])
-                raise
-            result["state"] = workloads.rollout_state(obj)
-        return result
+
+def _status(client, p, kind, ns, name):
+    if p["wait"]:
+        obj, elapsed = workloads.wait_for_rollout(client, ns, name, p["wait_timeout"], p["wait_sleep"], kind)
+    else:
+        obj, elapsed = client.read(kind, ns, name), 0
+        obj.setdefault("kind", kind)
+        state = workloads.rollout_state(obj)
+        if state["failed"]:
+            raise workloads.RolloutFailed(f"the rollout failed ({state['reason']}): {state['message']}", state=state)
+    return dict(state=workloads.rollout_state(obj), elapsed=elapsed, revision=workloads.revision_of(obj) or None,
+                images=workloads.images(workloads.template(obj)))
+
+
+def _change(ctx, result):
+    """restart or undo, then wait for the rollout it starts."""
+    p, client = ctx.params, ctx.client
+    kind, ns, name = result["kind"], result["namespace"], result["name"]
+    before = client.read(kind, ns, name)
+    before.setdefault("kind", kind)
+    if p["action"] == "restart":
+        backup_path = None if ctx.check_mode else backup(p["incident_dir"], "restart", before)
+        after = workloads.restart(client, ns, name, reason=p["reason"], dry_run=ctx.check_mode, kind=kind)
+        result.update(changed=True, before=objects.strip(before), after=objects.strip(after), backup_path=backup_path)
+    else:
+        result.update(undo(client, ns, name, to_revision=p["to_revision"], reason=p["reason"],
+                           dry_run=ctx.check_mode, deployment=before, incident_dir=p["incident_dir"]))
+    result["diff"] = {"before_header": f"{kind} {ns}/{name} pod template (before)",
+                      "after_header": f"{kind} {ns}/{name} pod template (after)",
+                      "before": workloads.template(result["before"]), "after": workloads.template(result["after"])}
+    result["elapsed"] = 0
+    if result["changed"] and p["wait"] and not ctx.check_mode:
+        try:
+            obj, result["elapsed"] = workloads.wait_for_rollout(client, ns, name, p["wait_timeout"], p["wait_sleep"],
+                                                                kind)
+        except EmergencyError as exc:  # the change was made: say so in the failure
+            exc.details.update(changed=True, backup_path=result["backup_path"])
+            raise
+        result["state"] = workloads.rollout_state(obj)
+    return result

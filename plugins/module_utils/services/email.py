@@ -11,7 +11,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ApiError, ConfigError, UnreachableError
-from ansible_collections.mataresit.emergency.plugins.module_utils.notify import common
+from ansible_collections.mataresit.emergency.plugins.module_utils import notifications
 
 DEFAULT_PORTS = {"never": 25, "starttls": 587, "tls": 465}
 
@@ -41,27 +41,28 @@ def _tls_context(params):
     return ctx
 
 
-def run(module):
-    params = module.params
+def operation(ctx):
+    """The email module: send once per identical message with incident_dir; in check mode only build it."""
+    params = ctx.params
     msg = build_message(params)
     recipients = list(params["to"]) + list(params.get("cc") or []) + list(params.get("bcc") or [])
     port = params.get("port") or DEFAULT_PORTS[params["secure"]]
     preview = {"host": params["host"], "port": port, "secure": params["secure"], "from": params["sender"],
                "recipients": recipients, "headers": dict(msg.items()), "body": params.get("body") or ""}
     key = params.get("incident_id") or "email"
-    digest = common.fingerprint(params["host"], port, recipients, preview["headers"], preview["body"])
+    digest = notifications.fingerprint(params["host"], port, recipients, preview["headers"], preview["body"])
     result = {"changed": False, "message": preview}
-    if common.already_sent(params.get("incident_dir"), "email", key, digest):
+    if notifications.already_sent(params.get("incident_dir"), "email", key, digest):
         result["msg"] = "this email was already sent (recorded in incident_dir)"
         return result
     result["changed"] = True
-    if module.check_mode:
+    if ctx.check_mode:
         return result
     msg["Date"] = formatdate(localtime=False, usegmt=True)
     msg["Message-ID"] = make_msgid(domain=params["sender"].rpartition("@")[2] or None)
     refused = send(params, port, msg, recipients)
     result["refused"] = refused
-    record = common.remember_sent(params.get("incident_dir"), "email", key, digest, preview, {"refused": refused})
+    record = notifications.remember_sent(params.get("incident_dir"), "email", key, digest, preview, {"refused": refused})
     if record:
         result["record"] = record
     return result

@@ -5,7 +5,7 @@ never pages twice; check mode sends no write and returns the exact requests."""
 from __future__ import annotations
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ApiError, ConfigError
-from ansible_collections.mataresit.emergency.plugins.module_utils.notify import common
+from ansible_collections.mataresit.emergency.plugins.module_utils import notifications
 from ansible_collections.mataresit.emergency.plugins.module_utils.saas import SaasClient
 
 REGIONS = {
@@ -19,11 +19,9 @@ REST_ACCEPT = "application/vnd.pagerduty+json;version=2"
 DUPLICATE_HINT = "matching dedup key"
 
 
-def run(module, transport=None):
-    params = module.params
-    if params["api"] == "rest":
-        return _rest(module, params, transport)
-    return _events(module, params, transport)
+def operation(ctx):
+    """The pagerduty module: an Events API v2 alert or a REST API v2 incident."""
+    return (_rest if ctx.params["api"] == "rest" else _events)(ctx, ctx.params)
 
 
 # -- Events API v2 -----------------------------------------------------------
@@ -54,25 +52,25 @@ def build_event(params, key):
     return body
 
 
-def _events(module, params, transport):
+def _events(ctx, params):
     if not params.get("routing_key"):
         raise ConfigError("Failed to send the PagerDuty event: api=events needs routing_key")
-    key = common.dedup_key(params.get("incident_id"), params.get("dedup_key"))
+    key = notifications.dedup_key(params.get("incident_id"), params.get("dedup_key"))
     body = build_event(params, key)
     base = params.get("events_url") or REGIONS[params["region"]]["events"]
     action = f"{body['event_action']} PagerDuty alert {key}"
-    with SaasClient("PagerDuty", base, secrets=[params["routing_key"]], no_log_values=module.no_log_values,
+    with SaasClient("PagerDuty", base, secrets=[params["routing_key"]], no_log_values=ctx.no_log_values,
                     credential_hint="the pagerduty routing_key", url_hint="events_url / region",
-                    timeout=params["request_timeout"], policy=common.policy_from_params(params),
-                    transport=transport) as client:
+                    timeout=params["request_timeout"], policy=notifications.policy_from_params(params),
+                    transport=ctx.transport) as client:
         request = client.describe("POST", "/v2/enqueue", body)
-        digest = common.fingerprint(body)
+        digest = notifications.fingerprint(body)
         result = {"changed": False, "dedup_key": key, "api": "events", "event_action": body["event_action"], "requests": []}
-        if common.already_sent(params.get("incident_dir"), "pagerduty-event", key, digest):
+        if notifications.already_sent(params.get("incident_dir"), "pagerduty-event", key, digest):
             result["msg"] = f"this {body['event_action']} event was already sent for {key} (recorded in incident_dir)"
             return result
         result.update(changed=True, requests=[request])
-        if module.check_mode:
+        if ctx.check_mode:
             return result
         # The dedup_key makes a repeated enqueue harmless, so a 5xx may be retried.
         response = client.request("POST", "/v2/enqueue", body, action=action, retry_safe=True,
@@ -80,26 +78,26 @@ def _events(module, params, transport):
         answer = _json(response)
         result["response"] = answer
         result["attempts"] = client.attempts
-        record = common.remember_sent(params.get("incident_dir"), "pagerduty-event", key, digest, request, answer)
+        record = notifications.remember_sent(params.get("incident_dir"), "pagerduty-event", key, digest, request, answer)
         if record:
             result["record"] = record
         return result
 
 
 # -- REST API v2 ---------------------------------------------------------------
-def _rest(module, params, transport):
+def _rest(ctx, params):
     if not params.get("api_token"):
         raise ConfigError("Failed to manage the PagerDuty incident: api=rest needs api_token")
-    key = common.dedup_key(params.get("incident_id"), params.get("dedup_key"))
+    key = notifications.dedup_key(params.get("incident_id"), params.get("dedup_key"))
     base = params.get("api_url") or REGIONS[params["region"]]["api"]
     headers = {"Accept": REST_ACCEPT, "Content-Type": "application/json",
                "Authorization": f"Token token={params['api_token']}"}
     write_headers = {"From": params["from_email"]} if params.get("from_email") else {}
-    with SaasClient("PagerDuty", base, headers=headers, secrets=[params["api_token"]], no_log_values=module.no_log_values,
+    with SaasClient("PagerDuty", base, headers=headers, secrets=[params["api_token"]], no_log_values=ctx.no_log_values,
                     credential_hint="pagerduty api_token", url_hint="api_url / region",
-                    timeout=params["request_timeout"], policy=common.policy_from_params(params),
-                    transport=transport) as client:
-        rest = _Rest(client, params, key, write_headers, module.check_mode)
+                    timeout=params["request_timeout"], policy=notifications.policy_from_params(params),
+                    transport=ctx.transport) as client:
+        rest = _Rest(client, params, key, write_headers, ctx.check_mode)
         return rest.apply()
 
 

@@ -93,10 +93,10 @@ def _summary(policy):
             "spec": policy.get("spec") or {}}
 
 
-def apply(client, params, check_mode=False):
-    """Make the isolation policy present or absent; return the module result dict."""
+def operation(ctx):
+    """The isolation module: make the isolation policy present or absent."""
+    client, params = ctx.client, ctx.params
     namespace, name, state = params["namespace"], params["name"], params["state"]
-    policy_path = resources.path("NetworkPolicy", namespace, name)
     with failing_to(f"read the network policies of namespace {namespace}"):
         ns_obj, policies = client.parallel([
             lambda: client.get_or_none(resources.path("Namespace", name=namespace)),
@@ -113,42 +113,46 @@ def apply(client, params, check_mode=False):
                           "changes policies it does not own.")
     result = {"changed": False, "namespace": namespace, "name": name, "previous": _summary(current),
               "untouched_policies": others, "policy": None, "record": None}
-    before = _summary(current)
     if state == "present":
-        spec = build_spec(
-            allow_dns=params["allow_dns"], dns_namespace=params["dns_namespace"],
-            monitoring_namespaces=params["monitoring_namespaces"], monitoring_ports=params["monitoring_ports"],
-            evidence_store_cidrs=params["evidence_store_cidrs"],
-            evidence_store_namespaces=params["evidence_store_namespaces"],
-            evidence_store_ports=params["evidence_store_ports"],
-            allow_same_namespace=params["allow_same_namespace"], namespace=namespace,
-            extra_ingress=params.get("extra_ingress") or (), extra_egress=params.get("extra_egress") or ())
-        desired = build_policy(namespace, name, spec)
-        if current is not None and specs_equal(current.get("spec"), spec):
-            result["policy"] = _summary(current)
+        applied = _present(client, params, current, ctx.check_mode)
+        result["policy"] = _summary(applied or current)
+        if applied is None:
             return result
-        with failing_to(f"{'create' if current is None else 'update'} NetworkPolicy {namespace}/{name}"):
-            if current is None:
-                applied = client.create(resources.path("NetworkPolicy", namespace), desired, dry_run=check_mode)
-            else:
-                desired["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
-                merged_labels = dict((current["metadata"].get("labels") or {}), **desired["metadata"]["labels"])
-                desired["metadata"]["labels"] = merged_labels
-                applied = client.replace(policy_path, desired, dry_run=check_mode)
-        result.update(changed=True, policy=_summary(applied))
         after = _summary(applied)
     else:
         if current is None:
             return result
         with failing_to(f"delete NetworkPolicy {namespace}/{name}"):
-            client.delete(policy_path, dry_run=check_mode,
+            client.delete(resources.path("NetworkPolicy", namespace, name), dry_run=ctx.check_mode,
                           preconditions={"resourceVersion": current["metadata"]["resourceVersion"]})
-        result["changed"] = True
         after = None
-    result["diff"] = {"before": before or {}, "after": after or {},
+    result["changed"] = True
+    result["diff"] = {"before": _summary(current) or {}, "after": after or {},
                       "before_header": f"NetworkPolicy {namespace}/{name}", "after_header": f"NetworkPolicy {namespace}/{name}"}
-    if not check_mode:
+    if not ctx.check_mode:
         result["record"] = workspace.record(params.get("incident_dir"), workspace.ISOLATION, [namespace, name],
                                             {"action": state, "namespace": namespace, "name": name,
                                              "previous": current, "applied": after})
     return result
+
+
+def _present(client, params, current, check_mode):
+    """Create or replace the policy; None when it is already as wanted."""
+    namespace, name = params["namespace"], params["name"]
+    spec = build_spec(
+        allow_dns=params["allow_dns"], dns_namespace=params["dns_namespace"],
+        monitoring_namespaces=params["monitoring_namespaces"], monitoring_ports=params["monitoring_ports"],
+        evidence_store_cidrs=params["evidence_store_cidrs"],
+        evidence_store_namespaces=params["evidence_store_namespaces"],
+        evidence_store_ports=params["evidence_store_ports"],
+        allow_same_namespace=params["allow_same_namespace"], namespace=namespace,
+        extra_ingress=params.get("extra_ingress") or (), extra_egress=params.get("extra_egress") or ())
+    desired = build_policy(namespace, name, spec)
+    if current is not None and specs_equal(current.get("spec"), spec):
+        return None
+    with failing_to(f"{'create' if current is None else 'update'} NetworkPolicy {namespace}/{name}"):
+        if current is None:
+            return client.create(resources.path("NetworkPolicy", namespace), desired, dry_run=check_mode)
+        desired["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+        desired["metadata"]["labels"] = dict((current["metadata"].get("labels") or {}), **desired["metadata"]["labels"])
+        return client.replace(resources.path("NetworkPolicy", namespace, name), desired, dry_run=check_mode)

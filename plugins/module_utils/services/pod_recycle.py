@@ -1,4 +1,4 @@
-"""The pod_recycle module's work: delete pods chosen by label selector and
+"""The pod_recycle module: delete pods chosen by label selector and
 phase / readiness, a bounded number at a time, and wait until their owning
 controllers' replacements are Ready."""
 from __future__ import annotations
@@ -8,25 +8,12 @@ from ansible_collections.mataresit.emergency.plugins.module_utils.errors import 
     ConfigError, EmergencyError, NotFoundError, failing_to,
 )
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import objects, resources, waiter
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.client import K8sClient
-
-
-def is_ready(pod):
-    for cond in (pod.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == "Ready":
-            return cond.get("status") == "True"
-    return False
-
-
-def is_terminating(pod):
-    return bool((pod.get("metadata") or {}).get("deletionTimestamp"))
 
 
 def controller_of(pod):
-    for ref in (pod.get("metadata") or {}).get("ownerReferences") or []:
-        if ref.get("controller"):
-            return f"{ref.get('kind')}/{ref.get('name')}"
-    return None
+    """"Kind/name" of the pod's controller, or None."""
+    ref = objects.controller(pod)
+    return f"{ref.get('kind')}/{ref.get('name')}" if ref else None
 
 
 def summary(pod):
@@ -37,7 +24,7 @@ def summary(pod):
         waiting = (cs.get("state") or {}).get("waiting") or {}
         last = (cs.get("lastState") or {}).get("terminated") or {}
         reason = waiting.get("reason") or last.get("reason") or reason
-    return {"name": pod["metadata"]["name"], "phase": status.get("phase"), "ready": is_ready(pod),
+    return {"name": pod["metadata"]["name"], "phase": status.get("phase"), "ready": objects.is_ready(pod),
             "reason": reason, "controller": controller_of(pod)}
 
 
@@ -46,13 +33,13 @@ def select(pods, not_running=False, phases=None, not_ready=False):
     chosen = []
     for pod in pods:
         phase = (pod.get("status") or {}).get("phase")
-        if is_terminating(pod):
+        if objects.is_terminating(pod):
             continue
         if not_running and phase == "Running":
             continue
         if phases and phase not in phases:
             continue
-        if not_ready and is_ready(pod):
+        if not_ready and objects.is_ready(pod):
             continue
         chosen.append(pod)
     return sorted(chosen, key=lambda pod: pod["metadata"]["name"])
@@ -60,13 +47,13 @@ def select(pods, not_running=False, phases=None, not_ready=False):
 
 def replacement_state(pods, before_uids, deleted, ready_before):
     """Whether the deleted pods are gone and their controllers' replacements are Ready."""
-    live = [pod for pod in pods if not is_terminating(pod)]
+    live = [pod for pod in pods if not objects.is_terminating(pod)]
     deleted_uids = {pod["metadata"]["uid"] for pod in deleted}
     lingering = [pod["metadata"]["name"] for pod in live if pod["metadata"]["uid"] in deleted_uids]
     new = [pod for pod in live if pod["metadata"]["uid"] not in before_uids]
     owned_deleted = sum(1 for pod in deleted if controller_of(pod))
-    ready_now = sum(1 for pod in live if is_ready(pod))
-    done = (not lingering and len(new) >= owned_deleted and all(is_ready(pod) for pod in new)
+    ready_now = sum(1 for pod in live if objects.is_ready(pod))
+    done = (not lingering and len(new) >= owned_deleted and all(objects.is_ready(pod) for pod in new)
             and ready_now >= ready_before)
     return {"done": done, "lingering": lingering, "replacements": [summary(pod) for pod in new],
             "ready": ready_now, "ready_before": ready_before, "expected_replacements": owned_deleted}
@@ -109,7 +96,7 @@ def recycle(client, namespace, label_selector=None, not_running=False, phases=No
             batch = chosen[first:first + size]
             current = pods if first == 0 else client.list(path, label_selector=label_selector)
             before_uids = {pod["metadata"]["uid"] for pod in current}
-            ready_before = sum(1 for pod in current if is_ready(pod) and not is_terminating(pod))
+            ready_before = sum(1 for pod in current if objects.is_ready(pod) and not objects.is_terminating(pod))
             client.parallel([lambda pod=pod: _delete(client, namespace, pod, dry_run) for pod in batch])
             done += batch
             if dry_run or not wait:
@@ -136,17 +123,16 @@ def _replacements_progress(pods, state):  # pylint: disable=unused-argument
         + (f", still terminating: {', '.join(state['lingering'])}" if state["lingering"] else ""))
 
 
-def run(module, transport=None):
-    """Operation for plugins/modules/pod_recycle.py (transport: a test seam for httpx.MockTransport)."""
-    p = module.params
+def operation(ctx):
+    """The pod_recycle module."""
+    p = ctx.params
     if not (p["label_selector"] or p["not_running"] or p["phases"] or p["not_ready"]):
         raise ConfigError("Failed to recycle pods: give label_selector and/or a filter (not_running, phases, "
                           "not_ready); recycling every pod of a namespace is not supported")
     what = f"pods in {p['namespace']}" + (f" matching '{p['label_selector']}'" if p["label_selector"] else "")
-    with failing_to(f"recycle {what}"), K8sClient.from_params(p, module.no_log_values, transport=transport) as client:
-        result = recycle(client, p["namespace"], p["label_selector"], p["not_running"], p["phases"], p["not_ready"],
-                         p["max_concurrent"], dry_run=module.check_mode, wait=p["wait"],
+    with failing_to(f"recycle {what}"):
+        result = recycle(ctx.client, p["namespace"], p["label_selector"], p["not_running"], p["phases"],
+                         p["not_ready"], p["max_concurrent"], dry_run=ctx.check_mode, wait=p["wait"],
                          timeout=p["wait_timeout"], sleep=p["wait_sleep"], incident_dir=p["incident_dir"])
-        if module._diff:
-            result["diff"] = {"before": {"pods": result["deleted"]}, "after": {"pods": []}}
-        return dict(result, namespace=p["namespace"], label_selector=p["label_selector"])
+    return dict(result, namespace=p["namespace"], label_selector=p["label_selector"],
+                diff={"before": {"pods": result["deleted"]}, "after": {"pods": []}})

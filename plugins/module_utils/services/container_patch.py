@@ -1,36 +1,18 @@
-"""The container_patch module's work: set or remove env vars and resource
+"""The container_patch module: set or remove env vars and resource
 requests/limits of one container in a workload's pod template, record what
 they were, and revert to that record."""
 from __future__ import annotations
 
 import copy
-import re
-from decimal import Decimal, InvalidOperation
 
-from ansible_collections.mataresit.emergency.plugins.module_utils import workspace
+from ansible_collections.mataresit.emergency.plugins.module_utils import workloads, workspace
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import (
     ConfigError, EmergencyError, failing_to,
 )
-from ansible_collections.mataresit.emergency.plugins.module_utils import workloads
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.client import K8sClient
+from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.objects import quantity
 
 CATEGORY = workspace.CONTAINER_PATCH
 RESOURCE_SECTIONS = ("requests", "limits")
-_SUFFIXES = {"Ki": 2 ** 10, "Mi": 2 ** 20, "Gi": 2 ** 30, "Ti": 2 ** 40, "Pi": 2 ** 50, "Ei": 2 ** 60,
-             "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": 1, "k": 10 ** 3,
-             "M": 10 ** 6, "G": 10 ** 9, "T": 10 ** 12, "P": 10 ** 15, "E": 10 ** 18}
-_QUANTITY = re.compile(r"^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|)$")
-
-
-def quantity(value):
-    """A Kubernetes resource quantity ("500m", "1Gi", 2) as a Decimal, for comparison."""
-    match = _QUANTITY.match(str(value).strip())
-    if not match:
-        raise ConfigError(f"'{value}' is not a Kubernetes quantity (examples: 500m, 2, 1Gi, 512Mi)")
-    try:
-        return Decimal(match.group(1)) * Decimal(_SUFFIXES[match.group(2)])
-    except InvalidOperation as exc:
-        raise ConfigError(f"'{value}' is not a Kubernetes quantity (examples: 500m, 2, 1Gi, 512Mi)") from exc
 
 
 def _env_entry(name, wanted):
@@ -148,25 +130,27 @@ def merge_original(earlier, previous):
     return original
 
 
-def run(module, transport=None):
-    """Operation for plugins/modules/container_patch.py (transport: a test seam for httpx.MockTransport)."""
-    p = module.params
+def _wanted(p, earlier):
+    """(env, resources) to reach: the options, or with state=revert what the first record saw."""
+    if p["state"] == "revert":
+        if not earlier:
+            raise ConfigError(f"no record of an earlier patch in incident_dir {p['incident_dir'] or '(not set)'}; "
+                              "nothing to revert to")
+        return earlier["original"].get("env"), earlier["original"].get("resources")
+    if p["env"] is None and p["resources"] is None:
+        raise ConfigError("give 'env' and/or 'resources' to patch, or state=revert")
+    return p["env"], p["resources"]
+
+
+def operation(ctx):
+    """The container_patch module."""
+    p, client = ctx.params, ctx.client
     kind, ns, name, container_name = p["kind"], p["namespace"], p["name"], p["container"]
     parts = [ns, kind.lower(), name, container_name]
     verb = "revert" if p["state"] == "revert" else "patch"
-    with failing_to(f"{verb} container '{container_name}' of {kind.lower()} {ns}/{name}"), \
-            K8sClient.from_params(p, module.no_log_values, transport=transport) as client:
+    with failing_to(f"{verb} container '{container_name}' of {kind.lower()} {ns}/{name}"):
         earlier = workspace.latest(p["incident_dir"], CATEGORY, parts) if p["incident_dir"] else None
-        if p["state"] == "revert":
-            if not earlier:
-                raise ConfigError(f"no record of an earlier patch in incident_dir {p['incident_dir'] or '(not set)'}; "
-                                  "nothing to revert to")
-            wanted_env = earlier["original"].get("env")
-            wanted_resources = earlier["original"].get("resources")
-        else:
-            wanted_env, wanted_resources = p["env"], p["resources"]
-            if wanted_env is None and wanted_resources is None:
-                raise ConfigError("give 'env' and/or 'resources' to patch, or state=revert")
+        wanted_env, wanted_resources = _wanted(p, earlier)
         obj = client.read(kind, ns, name)
         index, container = find_container(obj, container_name)
         new_env, prev_env, env_changed = plan_env(container.get("env"), wanted_env)
@@ -176,29 +160,27 @@ def run(module, transport=None):
             previous["env"] = prev_env
         if wanted_resources is not None:
             previous["resources"] = prev_res
-        changed = env_changed or res_changed
-        result = {"changed": changed, "kind": kind, "namespace": ns, "name": name, "container": container_name,
-                  "previous": previous, "backup_path": None, "elapsed": 0,
-                  "generation": obj["metadata"].get("generation")}
-        if module._diff:
-            after = dict(container, env=new_env, resources=new_res)
-            result["diff"] = {"before_header": f"{kind} {ns}/{name} container {container_name} (before)",
-                              "after_header": f"{kind} {ns}/{name} container {container_name} (after)",
-                              "before": {k: container.get(k) for k in ("env", "resources")},
-                              "after": {k: after.get(k) for k in ("env", "resources")}}
-        if not changed:
+        after = dict(container, env=new_env, resources=new_res)
+        result = {"changed": env_changed or res_changed, "kind": kind, "namespace": ns, "name": name,
+                  "container": container_name, "previous": previous, "backup_path": None, "elapsed": 0,
+                  "generation": obj["metadata"].get("generation"),
+                  "diff": {"before_header": f"{kind} {ns}/{name} container {container_name} (before)",
+                           "after_header": f"{kind} {ns}/{name} container {container_name} (after)",
+                           "before": {k: container.get(k) for k in ("env", "resources")},
+                           "after": {k: after.get(k) for k in ("env", "resources")}}}
+        if not result["changed"]:
             return result
-        if not module.check_mode:
+        if not ctx.check_mode:
             result["backup_path"] = workspace.record(p["incident_dir"], CATEGORY, parts, {
                 "kind": kind, "namespace": ns, "name": name, "container": container_name, "state": p["state"],
                 "previous": previous, "original": merge_original((earlier or {}).get("original"), previous)})
         ops = patch_ops(obj, index, container, new_env if env_changed else None, new_res if res_changed else None)
-        patched = client.patch_guarded(kind, ns, name, ops, dry_run=module.check_mode)
+        patched = client.patch_guarded(kind, ns, name, ops, dry_run=ctx.check_mode)
         result["generation"] = patched["metadata"].get("generation")
-        if p["wait"] and not module.check_mode:
+        if p["wait"] and not ctx.check_mode:
             try:
-                result["elapsed"] = workloads.wait_for_rollout(client, ns, name, p["wait_timeout"],
-                                                                 p["wait_sleep"], kind)[1]
+                result["elapsed"] = workloads.wait_for_rollout(client, ns, name, p["wait_timeout"], p["wait_sleep"],
+                                                               kind)[1]
             except EmergencyError as exc:
                 exc.details.update(changed=True, previous=previous, backup_path=result["backup_path"])
                 raise

@@ -1,0 +1,15 @@
+"""The incident module: open (or reuse) the incident workspace."""
+from __future__ import annotations
+
+from ansible_collections.mataresit.emergency.plugins.module_utils import workspace
+from ansible_collections.mataresit.emergency.plugins.module_utils.incident import open_incident
+
+
+def operation(ctx):
+    p = ctx.params
+    changed, incident = open_incident(workspace.root(p["workspace_root"]), p["severity"], p["reason"], p["clusters"],
+                                      p["incident_id"], p["environment"], p["alert_started_at"], ctx.check_mode,
+                                      create=p["create"])
+    directory = incident["incident_dir"]
+    return dict(changed=changed, cluster_dirs={c: workspace.cluster_dir(directory, c) for c in p["clusters"]},
+                evidence_dirs={c: workspace.evidence_dir(directory, c) for c in p["clusters"]}, **incident)
