@@ -20,36 +20,22 @@ author:
 extends_documentation_fragment:
   - mataresit.emergency.k8s_auth
   - mataresit.emergency.k8s_auth.WAIT
-  - mataresit.emergency.k8s_auth.INCIDENT_DIR
+  - mataresit.emergency.k8s_auth.WORKLOAD
+  - mataresit.emergency.incident_dir
+  - mataresit.emergency.attributes
+  - mataresit.emergency.attributes.K8S
 attributes:
   check_mode:
-    description: The patch is sent as a server-side dry run (C(dryRun=All)); nothing is persisted or recorded.
     support: full
+    details: The patch is sent as a server-side dry run (C(dryRun=All)); nothing is persisted or recorded.
   diff_mode:
-    description: Returns the container's env and resources before and after.
     support: full
-  action_group:
-    description: Use C(group/mataresit.emergency.k8s) in C(module_defaults) to set the connection options.
-    support: full
-    membership:
-      - mataresit.emergency.k8s
+    details: Returns the container's env and resources before and after.
+  platform:
+    platforms: kubernetes
 options:
   kind:
-    description:
-      - Kind of the workload.
-    type: str
-    default: Deployment
     choices: [Deployment, StatefulSet, DaemonSet]
-  name:
-    description:
-      - Name of the workload.
-    type: str
-    required: true
-  namespace:
-    description:
-      - Namespace of the workload.
-    type: str
-    required: true
   container:
     description:
       - Name of the container in the pod template.

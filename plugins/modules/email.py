@@ -16,7 +16,9 @@ description:
 author:
   - mataresit engineers (@mataresit)
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
+  - mataresit.emergency.incident_dir
+  - mataresit.emergency.attributes
+  - mataresit.emergency.attributes.NOTIFY
 attributes:
   check_mode:
     support: full
@@ -100,11 +102,6 @@ options:
       - Seconds the SMTP connection and each command may take.
     type: float
     default: 30
-  incident_dir:
-    description:
-      - Incident workspace directory. When set, the sent email is recorded there (mode 0600) and an identical re-run
-        reports C(changed=false) without sending it again.
-    type: path
 """
 
 EXAMPLES = r"""

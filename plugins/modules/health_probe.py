@@ -25,6 +25,18 @@ description:
 version_added: 0.1.0
 author:
   - mataresit engineers (@mataresit)
+extends_documentation_fragment:
+  - mataresit.emergency.k8s_auth
+  - mataresit.emergency.attributes
+  - mataresit.emergency.attributes.K8S
+attributes:
+  check_mode:
+    support: full
+    details: Probing only reads, so the module probes in check mode as well and never reports a change.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
 options:
   targets:
     description:
@@ -128,17 +140,6 @@ options:
       - When V(false) (the default) the verdict is only returned in RV(healthy), for the play to decide.
     type: bool
     default: false
-extends_documentation_fragment:
-  - mataresit.emergency.k8s_auth
-  - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-    details: Probing only reads, so the module probes in check mode as well and never reports a change.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
 notes:
   - Latency is measured from the managed node (usually C(localhost)); through the service proxy it includes
     the API server hop.

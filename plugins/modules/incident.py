@@ -14,6 +14,16 @@ description:
     UTC day, so an automatic re-run of the same incident on the same day finds the same id.
 version_added: 0.1.0
 author: mataresit engineers (@mataresit)
+extends_documentation_fragment:
+  - mataresit.emergency.attributes
+attributes:
+  check_mode:
+    support: full
+    details: In check mode the workspace is not created.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
 options:
   severity:
     description: Runbook severity.
@@ -48,14 +58,6 @@ options:
         that work on an earlier incident (reverting or restoring what it changed).
     type: bool
     default: true
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-    details: In check mode the workspace is not created.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
 """
 
 EXAMPLES = r"""

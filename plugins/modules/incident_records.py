@@ -15,6 +15,16 @@ description:
     incident's first change (for example C(original_replicas)).
 version_added: 0.1.0
 author: mataresit engineers (@mataresit)
+extends_documentation_fragment:
+  - mataresit.emergency.attributes
+attributes:
+  check_mode:
+    support: full
+    details: Only reads.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
 options:
   incident_dir:
     description: The incident workspace (C(incident_dir) returned by M(mataresit.emergency.incident)).
@@ -30,16 +40,6 @@ options:
     elements: str
     choices: [rollout, scale, container_patch, pod_recycle, isolation, notifications, evidence]
     default: [rollout, scale, container_patch, pod_recycle, isolation, notifications, evidence]
-extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-    details: Only reads.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
 seealso:
   - module: mataresit.emergency.incident
 """

@@ -13,6 +13,16 @@ description:
     actions taken and follow-ups.
 version_added: 0.1.0
 author: mataresit engineers (@mataresit)
+extends_documentation_fragment:
+  - mataresit.emergency.attributes
+attributes:
+  check_mode:
+    support: full
+    details: In check mode the report is rendered and returned but not written.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
 options:
   incident_dir:
     description: The incident workspace (as returned by M(mataresit.emergency.incident)).
@@ -28,14 +38,6 @@ options:
   resolved_at:
     description: When the incident was resolved (ISO 8601); the last successful validation when omitted.
     type: str
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-    details: In check mode the report is rendered and returned but not written.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
 """
 
 EXAMPLES = r"""

@@ -20,14 +20,16 @@ author:
   - mataresit engineers (@mataresit)
 extends_documentation_fragment:
   - mataresit.emergency.k8s_auth
-  - mataresit.emergency.k8s_auth.INCIDENT_DIR
-  - ansible.builtin.action_common_attributes
+  - mataresit.emergency.incident_dir
+  - mataresit.emergency.attributes
+  - mataresit.emergency.attributes.K8S
 attributes:
   check_mode:
     support: full
     details: Writes are sent as a server-side dry run (C(dryRun=All)).
   diff_mode:
     support: full
+    details: Returns the policy before and after.
   platform:
     platforms: kubernetes
 options:

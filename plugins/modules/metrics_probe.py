@@ -17,6 +17,18 @@ description:
 version_added: 0.1.0
 author:
   - mataresit engineers (@mataresit)
+extends_documentation_fragment:
+  - mataresit.emergency.k8s_auth
+  - mataresit.emergency.attributes
+  - mataresit.emergency.attributes.K8S
+attributes:
+  check_mode:
+    support: full
+    details: Reading metrics changes nothing, so the module reads in check mode as well.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
 options:
   url:
     description:
@@ -89,17 +101,6 @@ options:
     description: Fail the task when any threshold is breached; the message lists the breaches.
     type: bool
     default: false
-extends_documentation_fragment:
-  - mataresit.emergency.k8s_auth
-  - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-    details: Reading metrics changes nothing, so the module reads in check mode as well.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
 requirements:
   - httpx
   - prometheus-client

@@ -22,19 +22,18 @@ author:
 extends_documentation_fragment:
   - mataresit.emergency.k8s_auth
   - mataresit.emergency.k8s_auth.WAIT
-  - mataresit.emergency.k8s_auth.INCIDENT_DIR
+  - mataresit.emergency.incident_dir
+  - mataresit.emergency.attributes
+  - mataresit.emergency.attributes.K8S
 attributes:
   check_mode:
-    description: Deletes are sent as a server-side dry run (C(dryRun=All)); no pod is deleted, nothing is recorded.
     support: full
+    details: Deletes are sent as a server-side dry run (C(dryRun=All)); no pod is deleted, nothing is recorded.
   diff_mode:
-    description: Returns the names of the pods that are (or would be) deleted.
     support: full
-  action_group:
-    description: Use C(group/mataresit.emergency.k8s) in C(module_defaults) to set the connection options.
-    support: full
-    membership:
-      - mataresit.emergency.k8s
+    details: Returns the names of the pods that are (or would be) deleted.
+  platform:
+    platforms: kubernetes
 options:
   namespace:
     description:

@@ -21,19 +21,19 @@ author:
 extends_documentation_fragment:
   - mataresit.emergency.k8s_auth
   - mataresit.emergency.k8s_auth.WAIT
-  - mataresit.emergency.k8s_auth.INCIDENT_DIR
+  - mataresit.emergency.k8s_auth.WORKLOAD
+  - mataresit.emergency.incident_dir
+  - mataresit.emergency.attributes
+  - mataresit.emergency.attributes.K8S
 attributes:
   check_mode:
-    description: Writes are sent as a server-side dry run (C(dryRun=All)); nothing is persisted or recorded.
     support: full
+    details: Writes are sent as a server-side dry run (C(dryRun=All)); nothing is persisted or recorded.
   diff_mode:
-    description: Returns the pod template before and after the change.
     support: full
-  action_group:
-    description: Use C(group/mataresit.emergency.k8s) in C(module_defaults) to set the connection options.
-    support: full
-    membership:
-      - mataresit.emergency.k8s
+    details: Returns the pod template before and after the change.
+  platform:
+    platforms: kubernetes
 options:
   action:
     description:
@@ -42,21 +42,7 @@ options:
     required: true
     choices: [restart, undo, status, history]
   kind:
-    description:
-      - Kind of the workload.
-    type: str
-    default: Deployment
     choices: [Deployment, StatefulSet, DaemonSet]
-  name:
-    description:
-      - Name of the workload.
-    type: str
-    required: true
-  namespace:
-    description:
-      - Namespace of the workload.
-    type: str
-    required: true
   to_revision:
     description:
       - Revision to go back to with O(action=undo); defaults to the revision before the current one.

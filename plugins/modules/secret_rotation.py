@@ -26,10 +26,13 @@ description:
     registered as a no_log value.
 author:
   - mataresit engineers (@mataresit)
+requirements:
+  - cryptography
 extends_documentation_fragment:
   - mataresit.emergency.k8s_auth
   - mataresit.emergency.k8s_auth.WAIT
-  - ansible.builtin.action_common_attributes
+  - mataresit.emergency.attributes
+  - mataresit.emergency.attributes.K8S
 attributes:
   check_mode:
     support: full
@@ -40,8 +43,6 @@ attributes:
     details: The diff lists the keys that change with their sizes, never values.
   platform:
     platforms: kubernetes
-requirements:
-  - cryptography
 options:
   namespace:
     description:

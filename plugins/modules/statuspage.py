@@ -20,7 +20,9 @@ author:
   - mataresit engineers (@mataresit)
 extends_documentation_fragment:
   - mataresit.emergency.saas
-  - ansible.builtin.action_common_attributes
+  - mataresit.emergency.incident_dir
+  - mataresit.emergency.attributes
+  - mataresit.emergency.attributes.NOTIFY
 attributes:
   check_mode:
     support: full
@@ -29,6 +31,7 @@ attributes:
       - The module still reads (the unresolved incidents, the components) to decide what would change.
   diff_mode:
     support: full
+    details: Returns the incident before and after.
   platform:
     platforms: all
 options:

@@ -43,13 +43,17 @@ author:
   - mataresit engineers (@mataresit)
 extends_documentation_fragment:
   - mataresit.emergency.k8s_auth
+  - mataresit.emergency.attributes
+  - mataresit.emergency.attributes.K8S
 attributes:
   check_mode:
     support: full
-    description: Only reads; check mode makes the same reads.
+    details: Only reads; check mode makes the same reads.
   diff_mode:
     support: none
-    description: Nothing changes, so there is no diff.
+    details: Nothing changes, so there is no diff.
+  platform:
+    platforms: kubernetes
 options:
   namespace:
     description:
