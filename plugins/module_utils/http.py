@@ -43,6 +43,22 @@ class RetryPolicy:
     safe_methods: frozenset = IDEMPOTENT_METHODS  # methods a repeat cannot harm (5xx, read errors)
 
 
+class Session:
+    """Owns one HTTP client (`self._http`, built with client()); a context manager that closes it."""
+
+    _http = None
+
+    def close(self):
+        if self._http is not None:
+            self._http.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
 def client(base_url="", verify=True, headers=None, timeout=30.0, pool=4, transport=None, user_agent=USER_AGENT):
     """An HTTP/1.1 keep-alive client: connect timeout at most 10 s, no redirects followed.
 

@@ -9,6 +9,7 @@ import json
 from ansible_collections.mataresit.emergency.plugins.module_utils import workspace
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError
 from ansible_collections.mataresit.emergency.plugins.module_utils.http import RetryPolicy
+from ansible_collections.mataresit.emergency.plugins.module_utils.saas import SaasClient
 
 DEDUP_PREFIX = "mataresit-"
 MAX_DEDUP_KEY = 255
@@ -42,6 +43,14 @@ def dedup_key(incident_id, explicit=None):
 
 def policy_from_params(params):
     return RetryPolicy(retries=max(0, int(params.get("max_retries") if params.get("max_retries") is not None else 3)))
+
+
+def client(ctx, service, base_url, secrets, credential_hint, url_hint, **options):
+    """The SaaS client of a notification module's run: its timeout and retries from the options, its
+    secrets kept out of the output, every request on the run's transport."""
+    return SaasClient(service, base_url, secrets=secrets, credential_hint=credential_hint, url_hint=url_hint,
+                      timeout=ctx.params["request_timeout"], policy=policy_from_params(ctx.params),
+                      no_log_values=ctx.no_log_values, transport=ctx.transport, **options)
 
 
 def fingerprint(*parts):

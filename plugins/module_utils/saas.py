@@ -57,7 +57,7 @@ def secret_url_parts(url):
     return [path] if len(path) >= 8 else [url]
 
 
-class SaasClient:
+class SaasClient(http.Session):
     """One HTTP/1.1 keep-alive client per module run for one provider.
 
     service: provider name in messages ("PagerDuty"); credential_hint: what to
@@ -92,15 +92,6 @@ class SaasClient:
             no_log_values.update(s for s in self.secrets if len(s) >= MIN_SECRET_LEN)
         self.headers = {"User-Agent": http.USER_AGENT, **(headers or {})}
         self._http = http.client(headers=self.headers, timeout=timeout, pool=4, transport=transport)
-
-    def close(self):
-        self._http.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def url(self, path):
         return path if path.startswith(("http://", "https://")) else f"{self.base_url}{path}"

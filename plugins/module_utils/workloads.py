@@ -89,6 +89,9 @@ def revision_history(client, deployment, replicasets=None):
 
 
 # -- rollout state -----------------------------------------------------------
+ON_DELETE = ("OnDelete", "rollout status is only available for the RollingUpdate strategy")
+
+
 def rollout_state(obj):
     """Whether a rollout is complete or failed, from the object alone (no API calls).
 
@@ -103,61 +106,71 @@ def rollout_state(obj):
     generation = meta(obj).get("generation", 0)
     observed_ok = status.get("observedGeneration", 0) >= generation
     if kind == "DaemonSet":
-        desired = status.get("desiredNumberScheduled", 0)
-        updated = status.get("updatedNumberScheduled", 0)
-        ready = status.get("numberReady", 0)
-        available = status.get("numberAvailable", 0)
+        counts = {key: status.get(field, 0) for key, field in (
+            ("desired", "desiredNumberScheduled"), ("updated", "updatedNumberScheduled"), ("ready", "numberReady"),
+            ("available", "numberAvailable"))}
     else:
-        desired = spec.get("replicas", 1)
-        updated = status.get("updatedReplicas", 0)
-        ready = status.get("readyReplicas", 0)
-        available = status.get("availableReplicas", 0)
-    state = {"complete": False, "failed": False, "reason": "", "message": "", "desired": desired,
-             "updated": updated, "ready": ready, "available": available, "observed_generation_ok": observed_ok}
-
-    def waiting(reason, message):
-        state.update(reason=reason, message=message)
-        return state
-
+        counts = {"desired": spec.get("replicas", 1), "updated": status.get("updatedReplicas", 0),
+                  "ready": status.get("readyReplicas", 0), "available": status.get("availableReplicas", 0)}
+    state = dict(complete=False, failed=False, reason="", message="", **counts, observed_generation_ok=observed_ok)
     if not observed_ok:
-        return waiting("WaitingForObservedGeneration",
-                       f"waiting for the controller to observe generation {generation}")
-    if kind == "StatefulSet":
-        strategy = (spec.get("updateStrategy") or {})
-        if strategy.get("type", "RollingUpdate") != "RollingUpdate":
-            return waiting("OnDelete", "rollout status is only available for the RollingUpdate strategy")
-        partition = ((strategy.get("rollingUpdate") or {}).get("partition") or 0)
-        if ready < desired:
-            return waiting("ReplicasNotReady", f"{ready} of {desired} replicas ready")
-        if partition:
-            if updated < desired - partition:
-                return waiting("PartitionedRollout", f"{updated} of {desired - partition} partitioned pods updated")
-        elif status.get("updateRevision") != status.get("currentRevision"):
-            return waiting("RevisionNotCurrent", f"{updated} of {desired} pods updated to the new revision")
+        waiting = ("WaitingForObservedGeneration", f"waiting for the controller to observe generation {generation}")
+    elif kind == "StatefulSet":
+        waiting = _statefulset_waiting(spec, status, counts)
     elif kind == "DaemonSet":
-        if (spec.get("updateStrategy") or {}).get("type", "RollingUpdate") != "RollingUpdate":
-            return waiting("OnDelete", "rollout status is only available for the RollingUpdate strategy")
-        if updated < desired:
-            return waiting("PodsNotUpdated", f"{updated} of {desired} updated pods scheduled")
-        if available < desired:
-            return waiting("PodsNotAvailable", f"{available} of {desired} updated pods available")
+        waiting = _daemonset_waiting(spec, counts)
     else:
-        total = status.get("replicas", 0)
-        done = updated >= desired and total <= updated and available >= updated and ready >= desired
-        if not done:
-            progressing = objects.condition(obj, "Progressing")
-            if progressing and progressing.get("reason") == PROGRESS_DEADLINE_EXCEEDED:
-                state.update(failed=True, reason=PROGRESS_DEADLINE_EXCEEDED,
-                             message=progressing.get("message") or "progress deadline exceeded")
-                return state
-            if updated < desired:
-                return waiting("ReplicasNotUpdated", f"{updated} of {desired} new replicas updated")
-            if total > updated:
-                return waiting("OldReplicasPending", f"{total - updated} old replicas pending termination")
-            return waiting("ReplicasNotAvailable", f"{available} of {updated} updated replicas available, "
-                                                   f"{ready} ready")
-    state.update(complete=True, reason="Complete", message="rollout complete")
+        waiting = _deployment_waiting(obj, status, counts)
+        if waiting and waiting[0] == PROGRESS_DEADLINE_EXCEEDED:
+            state["failed"] = True
+    if waiting:
+        state.update(reason=waiting[0], message=waiting[1])
+    else:
+        state.update(complete=True, reason="Complete", message="rollout complete")
     return state
+
+
+def _statefulset_waiting(spec, status, counts):
+    """(reason, message) of what a StatefulSet rollout waits for, or None when it is complete."""
+    strategy = spec.get("updateStrategy") or {}
+    if strategy.get("type", "RollingUpdate") != "RollingUpdate":
+        return ON_DELETE
+    desired, updated, ready = counts["desired"], counts["updated"], counts["ready"]
+    partition = (strategy.get("rollingUpdate") or {}).get("partition") or 0
+    if ready < desired:
+        return "ReplicasNotReady", f"{ready} of {desired} replicas ready"
+    if partition:
+        if updated < desired - partition:
+            return "PartitionedRollout", f"{updated} of {desired - partition} partitioned pods updated"
+    elif status.get("updateRevision") != status.get("currentRevision"):
+        return "RevisionNotCurrent", f"{updated} of {desired} pods updated to the new revision"
+    return None
+
+
+def _daemonset_waiting(spec, counts):
+    if (spec.get("updateStrategy") or {}).get("type", "RollingUpdate") != "RollingUpdate":
+        return ON_DELETE
+    if counts["updated"] < counts["desired"]:
+        return "PodsNotUpdated", f"{counts['updated']} of {counts['desired']} updated pods scheduled"
+    if counts["available"] < counts["desired"]:
+        return "PodsNotAvailable", f"{counts['available']} of {counts['desired']} updated pods available"
+    return None
+
+
+def _deployment_waiting(obj, status, counts):
+    """(reason, message) of what a Deployment rollout waits for (ProgressDeadlineExceeded: it failed), or None."""
+    desired, updated, ready, available = counts["desired"], counts["updated"], counts["ready"], counts["available"]
+    total = status.get("replicas", 0)
+    if updated >= desired and total <= updated and available >= updated and ready >= desired:
+        return None
+    progressing = objects.condition(obj, "Progressing")
+    if progressing and progressing.get("reason") == PROGRESS_DEADLINE_EXCEEDED:
+        return PROGRESS_DEADLINE_EXCEEDED, progressing.get("message") or "progress deadline exceeded"
+    if updated < desired:
+        return "ReplicasNotUpdated", f"{updated} of {desired} new replicas updated"
+    if total > updated:
+        return "OldReplicasPending", f"{total - updated} old replicas pending termination"
+    return "ReplicasNotAvailable", f"{available} of {updated} updated replicas available, {ready} ready"
 
 
 def wait_for_rollout(client, namespace, name, timeout, sleep, kind="Deployment", fail_fast=()):

@@ -279,17 +279,11 @@ targets:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.args import k8s_spec
+from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.args import k8s_spec, service_spec
 from ansible_collections.mataresit.emergency.plugins.module_utils.module_runner import run
 from ansible_collections.mataresit.emergency.plugins.module_utils.services import health_probe
 
-SERVICE_SPEC = dict(
-    namespace=dict(type="str", required=True),
-    name=dict(type="str", required=True),
-    port=dict(type="raw", required=True),
-    path=dict(type="str", default="/"),
-    scheme=dict(type="str", choices=["http", "https"], default="http"),
-)
+SERVICE_SPEC = service_spec()
 
 TARGET_SPEC = dict(
     name=dict(type="str"),

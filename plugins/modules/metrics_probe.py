@@ -251,17 +251,11 @@ duration_ms:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.args import k8s_spec
+from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.args import k8s_spec, service_spec
 from ansible_collections.mataresit.emergency.plugins.module_utils.module_runner import run
 from ansible_collections.mataresit.emergency.plugins.module_utils.services import metrics_probe
 
-SERVICE_SPEC = dict(
-    namespace=dict(type="str", required=True),
-    name=dict(type="str", required=True),
-    port=dict(type="raw", required=True),
-    path=dict(type="str", default="/metrics"),
-    scheme=dict(type="str", choices=["http", "https"], default="http"),
-)
+SERVICE_SPEC = service_spec("/metrics")
 
 ARGUMENT_SPEC = k8s_spec(
     url=dict(type="str"),

@@ -33,6 +33,17 @@ def workload_spec(kinds):
     )
 
 
+def service_spec(path="/"):
+    """A Service port to reach through the API server's service proxy (health_probe, metrics_probe)."""
+    return dict(
+        namespace=dict(type="str", required=True),
+        name=dict(type="str", required=True),
+        port=dict(type="raw", required=True),
+        path=dict(type="str", default=path),
+        scheme=dict(type="str", choices=["http", "https"], default="http"),
+    )
+
+
 def k8s_spec(*specs, **extra):
     """Compose the connection options with other specs and module options."""
     out = dict(K8S_AUTH_ARG_SPEC)

@@ -38,7 +38,7 @@ def _status_message(response):
     return (response.text or response.reason_phrase).strip()[:300], None
 
 
-class K8sClient:
+class K8sClient(http.Session):
     """Thin synchronous client; safe to share between threads."""
 
     def __init__(self, connection, transport=None, max_workers=8, policy=RETRY, sleep=time.sleep):
@@ -58,15 +58,6 @@ class K8sClient:
         if no_log_values is not None:
             no_log_values.update(conn.secrets)
         return cls(conn, transport=transport)
-
-    def close(self):
-        self._http.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     # -- requests -----------------------------------------------------------
     def request(self, method, path, params=None, body=None, content_type=None, raw=False, timeout=None):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ApiError, ConfigError
 from ansible_collections.mataresit.emergency.plugins.module_utils import notifications
-from ansible_collections.mataresit.emergency.plugins.module_utils.saas import SaasClient
 
 REGIONS = {
     "us": {"events": "https://events.pagerduty.com", "api": "https://api.pagerduty.com"},
@@ -19,9 +18,20 @@ REST_ACCEPT = "application/vnd.pagerduty+json;version=2"
 DUPLICATE_HINT = "matching dedup key"
 
 
+# api -> (its credential option, its URL option and region key, what a run of it does)
+APIS = {"events": ("routing_key", "events_url", "events", "send the PagerDuty event"),
+        "rest": ("api_token", "api_url", "api", "manage the PagerDuty incident")}
+
+
 def operation(ctx):
     """The pagerduty module: an Events API v2 alert or a REST API v2 incident."""
-    return (_rest if ctx.params["api"] == "rest" else _events)(ctx, ctx.params)
+    params = ctx.params
+    credential, url_option, region_key, purpose = APIS[params["api"]]
+    if not params.get(credential):
+        raise ConfigError(f"Failed to {purpose}: api={params['api']} needs {credential}")
+    key = notifications.dedup_key(params.get("incident_id"), params.get("dedup_key"))
+    base = params.get(url_option) or REGIONS[params["region"]][region_key]
+    return (_rest if params["api"] == "rest" else _events)(ctx, params, key, base)
 
 
 # -- Events API v2 -----------------------------------------------------------
@@ -52,17 +62,11 @@ def build_event(params, key):
     return body
 
 
-def _events(ctx, params):
-    if not params.get("routing_key"):
-        raise ConfigError("Failed to send the PagerDuty event: api=events needs routing_key")
-    key = notifications.dedup_key(params.get("incident_id"), params.get("dedup_key"))
+def _events(ctx, params, key, base):
     body = build_event(params, key)
-    base = params.get("events_url") or REGIONS[params["region"]]["events"]
     action = f"{body['event_action']} PagerDuty alert {key}"
-    with SaasClient("PagerDuty", base, secrets=[params["routing_key"]], no_log_values=ctx.no_log_values,
-                    credential_hint="the pagerduty routing_key", url_hint="events_url / region",
-                    timeout=params["request_timeout"], policy=notifications.policy_from_params(params),
-                    transport=ctx.transport) as client:
+    with notifications.client(ctx, "PagerDuty", base, [params["routing_key"]], "the pagerduty routing_key",
+                              "events_url / region") as client:
         request = client.describe("POST", "/v2/enqueue", body)
         digest = notifications.fingerprint(body)
         result = {"changed": False, "dedup_key": key, "api": "events", "event_action": body["event_action"], "requests": []}
@@ -85,18 +89,12 @@ def _events(ctx, params):
 
 
 # -- REST API v2 ---------------------------------------------------------------
-def _rest(ctx, params):
-    if not params.get("api_token"):
-        raise ConfigError("Failed to manage the PagerDuty incident: api=rest needs api_token")
-    key = notifications.dedup_key(params.get("incident_id"), params.get("dedup_key"))
-    base = params.get("api_url") or REGIONS[params["region"]]["api"]
+def _rest(ctx, params, key, base):
     headers = {"Accept": REST_ACCEPT, "Content-Type": "application/json",
                "Authorization": f"Token token={params['api_token']}"}
     write_headers = {"From": params["from_email"]} if params.get("from_email") else {}
-    with SaasClient("PagerDuty", base, headers=headers, secrets=[params["api_token"]], no_log_values=ctx.no_log_values,
-                    credential_hint="pagerduty api_token", url_hint="api_url / region",
-                    timeout=params["request_timeout"], policy=notifications.policy_from_params(params),
-                    transport=ctx.transport) as client:
+    with notifications.client(ctx, "PagerDuty", base, [params["api_token"]], "pagerduty api_token",
+                              "api_url / region", headers=headers) as client:
         rest = _Rest(client, params, key, write_headers, ctx.check_mode)
         return rest.apply()
 

@@ -93,43 +93,24 @@ def resolve_plan(secrets_by_name, plan=(), selection=(), default_rule=None):
     default_rule.setdefault("action", "generate")
     if default_rule["action"] not in ("generate", "keep"):
         raise ConfigError("Failed to resolve the rotation plan: default_rule action must be generate or keep.")
-    order, per_secret = [], {}
-    for index, raw in enumerate(plan or []):
-        name = raw.get("secret")
-        if not name:
-            raise ConfigError(f"Failed to resolve the rotation plan: plan[{index}] has no 'secret'.")
-        where = f"plan[{index}] ({name}{'/' + raw['key'] if raw.get('key') else ''})"
-        entry = per_secret.setdefault(name, {"wide": None, "keys": {}})
-        if name not in order:
-            order.append(name)
-        rule = _rule(raw, default_rule, where)
-        if raw.get("key"):
-            entry["keys"][raw["key"]] = rule
-        else:
-            entry["wide"] = rule
+    order, per_secret = _plan_rules(plan, default_rule)
     selection = list(selection or [])
-    selected = set(selection)
-    skipped, warnings = [], []
+    selected, skipped = set(selection), []
     if "all" in selection:
-        for name in sorted(secrets_by_name):
-            secret = secrets_by_name[name]
-            reason = skip_reason(secret)
-            if reason is None and (secret.get("type") or "Opaque") != "Opaque":
-                reason = f"type {secret['type']} holds structured values; name it in 'plan' to rotate it"
-            if reason:
+        for name, reason in _eligible(secrets_by_name):
+            if reason is None:
+                selected.add(name)
                 if name not in order:
-                    skipped.append({"name": name, "reason": reason})
-                continue
-            selected.add(name)
-            if name not in order:
-                order.append(name)
+                    order.append(name)
+            elif name not in order:
+                skipped.append({"name": name, "reason": reason})
     else:
         order.extend(n for n in selection if n not in order)
     missing = [n for n in order if n not in secrets_by_name]
     if missing:
         raise ConfigError(f"Failed to resolve the rotation plan: secret(s) {', '.join(missing)} do not exist in the "
                           "namespace; check the names (nothing was changed).")
-    items = []
+    items, warnings = [], []
     for name in order:
         secret = secrets_by_name[name]
         reason = skip_reason(secret)
@@ -144,11 +125,39 @@ def resolve_plan(secrets_by_name, plan=(), selection=(), default_rule=None):
             fallback = _rule({}, default_rule, f"default_rule for {name}")
         else:
             fallback = {"action": "keep", "external": False}
-        keys = {}
-        for key in sorted(set(secret.get("data") or {}) | set(entry["keys"])):
-            keys[key] = entry["keys"].get(key) or fallback
+        keys = {key: entry["keys"].get(key) or fallback
+                for key in sorted(set(secret.get("data") or {}) | set(entry["keys"]))}
         items.append({"name": name, "secret": secret, "keys": keys})
     return items, skipped, warnings
+
+
+def _plan_rules(plan, default_rule):
+    """(secret names in plan order, {name: {"wide": rule or None, "keys": {key: rule}}}) of the plan entries."""
+    order, per_secret = [], {}
+    for index, raw in enumerate(plan or []):
+        name = raw.get("secret")
+        if not name:
+            raise ConfigError(f"Failed to resolve the rotation plan: plan[{index}] has no 'secret'.")
+        where = f"plan[{index}] ({name}{'/' + raw['key'] if raw.get('key') else ''})"
+        entry = per_secret.setdefault(name, {"wide": None, "keys": {}})
+        if name not in order:
+            order.append(name)
+        rule = _rule(raw, default_rule, where)
+        if raw.get("key"):
+            entry["keys"][raw["key"]] = rule
+        else:
+            entry["wide"] = rule
+    return order, per_secret
+
+
+def _eligible(secrets_by_name):
+    """(name, why it is left out of 'all' or None) for every secret, sorted by name."""
+    for name in sorted(secrets_by_name):
+        secret = secrets_by_name[name]
+        reason = skip_reason(secret)
+        if reason is None and (secret.get("type") or "Opaque") != "Opaque":
+            reason = f"type {secret['type']} holds structured values; name it in 'plan' to rotate it"
+        yield name, reason
 
 
 def generate(length, alphabet):

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError
 from ansible_collections.mataresit.emergency.plugins.module_utils import notifications
-from ansible_collections.mataresit.emergency.plugins.module_utils.saas import SaasClient, secret_url_parts
+from ansible_collections.mataresit.emergency.plugins.module_utils.saas import secret_url_parts
 
 SEVERITY_EMOJI = {"critical": ":red_circle:", "error": ":large_orange_circle:", "warning": ":large_yellow_circle:",
                   "info": ":large_blue_circle:", "resolved": ":large_green_circle:"}
@@ -68,9 +68,8 @@ def operation(ctx):
         raise ConfigError("Failed to post the Slack message: webhook_url is not an http(s) URL")
     message = build_message(params)
     key = params.get("incident_id") or "slack"
-    with SaasClient("Slack", f"{parts.scheme}://{parts.netloc}", secrets=secret_url_parts(url), no_log_values=ctx.no_log_values,
-                    credential_hint="webhook_url", url_hint="webhook_url", timeout=params["request_timeout"],
-                    policy=notifications.policy_from_params(params), transport=ctx.transport) as client:
+    with notifications.client(ctx, "Slack", f"{parts.scheme}://{parts.netloc}", secret_url_parts(url), "webhook_url",
+                              "webhook_url") as client:
         request = client.describe("POST", url, message)
         digest = notifications.fingerprint(url, message)
         result = {"changed": False, "requests": [], "message": message}

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError
 from ansible_collections.mataresit.emergency.plugins.module_utils import notifications
-from ansible_collections.mataresit.emergency.plugins.module_utils.saas import SaasClient
 
 DEFAULT_API_URL = "https://api.statuspage.io/v1"
 PER_PAGE = 100
@@ -21,11 +20,9 @@ def operation(ctx):
     """The statuspage module: create, update or resolve an incident, found by name."""
     params = ctx.params
     headers = {"Authorization": f"OAuth {params['api_key']}", "Accept": "application/json"}
-    with SaasClient("Statuspage", params.get("api_url") or DEFAULT_API_URL, headers=headers,
-                    secrets=[params["api_key"]], no_log_values=ctx.no_log_values, credential_hint="statuspage api_key",
-                    url_hint="api_url", timeout=params["request_timeout"], policy=notifications.policy_from_params(params),
-                    min_interval=params["request_interval"], pace_key=params["api_key"],
-                    transport=ctx.transport) as client:
+    with notifications.client(ctx, "Statuspage", params.get("api_url") or DEFAULT_API_URL, [params["api_key"]],
+                              "statuspage api_key", "api_url", headers=headers,
+                              min_interval=params["request_interval"], pace_key=params["api_key"]) as client:
         return _Statuspage(client, params, ctx.check_mode).apply()
 
 
