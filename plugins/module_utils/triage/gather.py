@@ -19,9 +19,9 @@ from ansible_collections.mataresit.emergency.plugins.module_utils.errors import 
     ApiError, EmergencyError, NotFoundError, failing_to,
 )
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import objects, resources
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.objects import meta
+from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.objects import meta, quantity_or_none
 from ansible_collections.mataresit.emergency.plugins.module_utils.triage.summarise import (
-    PER_OWNER_SAMPLES, PodSummary, count_error_lines, new_owner_stats, parse_duration, parse_quantity,
+    PER_OWNER_SAMPLES, PodSummary, count_error_lines, new_owner_stats, parse_duration,
     summarise_events, summarise_nodes, summarise_services,
 )
 
@@ -80,7 +80,7 @@ class Gathering:
                 pod = meta(item).get("name")
                 for container in item.get("containers") or []:
                     u = container.get("usage") or {}
-                    usage[(pod, container.get("name"))] = (parse_quantity(u.get("cpu")), parse_quantity(u.get("memory")))
+                    usage[(pod, container.get("name"))] = (quantity_or_none(u.get("cpu")), quantity_or_none(u.get("memory")))
         except ApiError as exc:
             if exc.status == 404:
                 why = ("the metrics API (metrics.k8s.io/v1beta1) is not served by this cluster (404); "
@@ -90,8 +90,8 @@ class Gathering:
             else:
                 why = f"the metrics API could not be read: {exc}"
             return False, why, [], {}
-        nodes = [(meta(i).get("name"), parse_quantity((i.get("usage") or {}).get("cpu")),
-                  parse_quantity((i.get("usage") or {}).get("memory"))) for i in node_items]
+        nodes = [(meta(i).get("name"), quantity_or_none((i.get("usage") or {}).get("cpu")),
+                  quantity_or_none((i.get("usage") or {}).get("memory"))) for i in node_items]
         return True, None, nodes, usage
 
     # round 2 ---------------------------------------------------------------

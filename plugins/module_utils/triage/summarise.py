@@ -9,7 +9,7 @@ import re
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import objects
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.objects import meta
+from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.objects import meta, quantity_or_none
 
 IMAGE_PULL_REASONS = {"ImagePullBackOff", "ErrImagePull", "ErrImageNeverPull", "InvalidImageName"}
 PRESSURE_CONDITIONS = ("MemoryPressure", "DiskPressure", "PIDPressure")
@@ -40,9 +40,6 @@ def parse_duration(value):
     return int(sum(float(n) * _UNITS[u] for n, u in parts))
 
 
-parse_quantity = objects.quantity_or_none
-
-
 # -- nodes ---------------------------------------------------------------------
 def summarise_nodes(nodes, max_samples):
     """Counts, NotReady / pressure / unschedulable nodes, and allocatable per node (for usage)."""
@@ -64,7 +61,7 @@ def summarise_nodes(nodes, max_samples):
         if (node.get("spec") or {}).get("unschedulable"):
             out["unschedulable"].append(name)
         alloc = (node.get("status") or {}).get("allocatable") or {}
-        out["allocatable"][name] = (parse_quantity(alloc.get("cpu")), parse_quantity(alloc.get("memory")))
+        out["allocatable"][name] = (quantity_or_none(alloc.get("cpu")), quantity_or_none(alloc.get("memory")))
     # bounded lists (keep the totals exact)
     out["not_ready_count"] = len(out["not_ready"])
     out["pressure_count"] = len(out["pressure"])
@@ -236,7 +233,7 @@ class PodSummary:
                 continue
             limits = (container.get("resources") or {}).get("limits") or {}
             for resource, index in (("cpu", 0), ("memory", 1)):
-                limit = parse_quantity(limits.get(resource))
+                limit = quantity_or_none(limits.get(resource))
                 if not limit or used[index] is None:
                     continue
                 ratio = used[index] / limit

@@ -6,8 +6,9 @@ import tracemalloc
 import pytest
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError
+from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.objects import quantity_or_none as parse_quantity
 from ansible_collections.mataresit.emergency.plugins.module_utils.triage.summarise import (
-    PodSummary, count_error_lines, parse_duration, parse_quantity, summarise_events, summarise_nodes,
+    PodSummary, count_error_lines, parse_duration, summarise_events, summarise_nodes,
     summarise_services,
 )
 from tests.unit.triage.builders import event, node, pod
