@@ -258,6 +258,18 @@ def _silence(alertmanager_url: str, silence: dict) -> None:
         resp.read()
 
 
+def rulebook_inventory(dest: Path, cluster_vars: dict) -> str:
+    """The local inventory with `cluster_vars` added (SaaS sandbox settings, the production alert policy): what
+    ansible-rulebook copies for each playbook it runs, since a rulebook cannot pass `-e @file`. Return its path."""
+    shutil.rmtree(dest, ignore_errors=True)
+    (dest / "group_vars").mkdir(parents=True)
+    local = REPO / "inventories" / "local"
+    shutil.copyfile(local / "hosts.yml", dest / "hosts.yml")
+    shutil.copyfile(local / "group_vars" / "all.yml", dest / "group_vars" / "all.yml")
+    _private(dest / "group_vars" / "clusters.yml", yaml.safe_dump(cluster_vars))
+    return str(dest)
+
+
 def start_rulebook(inventory: str, env: dict | None = None, verbose: bool = False) -> int:
     """ansible-rulebook with the collection's rulebook, listening where Alertmanager sends; return its pid."""
     state = read_state()

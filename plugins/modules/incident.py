@@ -37,6 +37,24 @@ options:
   alert_started_at:
     description: When the alert started (ISO 8601), to measure the time to detect.
     type: str
+  alert:
+    description:
+      - The alert that started the run, as the collection's event source M(mataresit.emergency.alertmanager)
+        forwards it (C(event.alert.data)): base64url JSON, which carries no template markers.
+      - It is decoded and returned as RV(alert), data that is never evaluated as a template; it gives the incident
+        id, the start time (time to detect) and, when O(reason) is omitted, the reason. A resolved alert closes the
+        incident it names and never opens one.
+    type: str
+  alert_signature:
+    description: The signature of O(alert) (C(event.alert.signature)).
+    type: str
+  alert_token:
+    description: The webhook's bearer token, to verify O(alert_signature); a signature that does not match fails.
+    type: str
+  require_authenticated_alert:
+    description: Fail unless O(alert) carries a signature that O(alert_token) verifies.
+    type: bool
+    default: false
   workspace_root:
     description:
       - Directory under which incident workspaces are created.
@@ -77,14 +95,32 @@ opened_at:
   type: str
 response_target_minutes:
   description: Minutes within which the runbook requires the response to act for this severity.
-  returned: always
+  returned: when found
   type: int
+found:
+  description: Whether the incident exists (false only for a resolved alert whose incident was never opened).
+  returned: always
+  type: bool
+notified:
+  description: Whether notifications were sent for the incident.
+  returned: always
+  type: bool
+alert:
+  description: The alert that started the incident (name, status, severity, start and end, summary, labels,
+    annotations), exactly as received.
+  returned: when O(alert) is given
+  type: dict
+alert_authenticated:
+  description: Whether O(alert) carried a signature that O(alert_token) verified.
+  returned: when O(alert) is given
+  type: bool
 """
 
 import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.mataresit.emergency.plugins.module_utils.alert import open_for_alert
 from ansible_collections.mataresit.emergency.plugins.module_utils.incident import open_incident
 from ansible_collections.mataresit.emergency.plugins.module_utils.module_runner import run
 
@@ -95,6 +131,8 @@ DEFAULT_WORKSPACE_ROOT = os.path.join(os.environ.get("HOME", "/root"), ".matares
 def open_from_params(module):
     p = module.params
     root = p["workspace_root"] or os.environ.get("MRE_INCIDENTS_DIR") or DEFAULT_WORKSPACE_ROOT
+    if p["alert"]:
+        return open_for_alert(root, p, module.check_mode)
     changed, incident = open_incident(root, p["severity"], p["reason"], p["clusters"], p["incident_id"],
                                       p["environment"], p["alert_started_at"], module.check_mode)
     return dict(changed=changed, **incident)
@@ -110,6 +148,10 @@ def main():
             environment=dict(type="str"),
             alert_started_at=dict(type="str"),
             workspace_root=dict(type="path"),
+            alert=dict(type="str"),
+            alert_signature=dict(type="str"),
+            alert_token=dict(type="str", no_log=True),
+            require_authenticated_alert=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )
