@@ -71,6 +71,10 @@ bench: venv
 	  sh -c '$(BIN)/python benchmarks/triage_bench.py --pods 5000 --cleanup && \
 	         $(BIN)/python benchmarks/deployments_bench.py --cleanup && $(BIN)/python benchmarks/probe_bench.py'
 
+# From a bad deploy to a resolved incident through Prometheus, Alertmanager and the rulebook (prints seconds).
+bench-alerts: venv
+	$(BIN)/python benchmarks/alerts_bench.py
+
 clean:
 	-$(BIN)/python tools/localcluster.py down
 	rm -rf run build .collections

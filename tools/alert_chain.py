@@ -7,6 +7,7 @@ the namespace the reference prometheus.yml watches.
 """
 from __future__ import annotations
 
+import datetime
 import json
 import time
 import urllib.error
@@ -171,3 +172,71 @@ def wait_for(what: str, check, timeout: float, interval: float = 1.0):
         if time.monotonic() > deadline:
             raise TimeoutError(f"{what}: not within {timeout:.0f}s")
         time.sleep(interval)
+
+
+MILESTONES = (
+    ("scrape_failing", "Prometheus: a pod's scrape fails (up == 0)"),
+    ("alert_pending", "Prometheus: EmbeddingServiceDown pending (for: 1m)"),
+    ("alert_firing", "Prometheus: EmbeddingServiceDown firing, sent to Alertmanager"),
+    ("playbook_started", "ansible-rulebook: p0-outage.yml started"),
+    ("rolled_back", "p0-outage.yml: bad deploy rolled back"),
+    ("recovered", "recovered: /health 200 and every pod scraped (up == 1)"),
+    ("alert_resolved", "Prometheus: EmbeddingServiceDown resolved"),
+    ("incident_resolved", "incident resolved: PagerDuty, Statuspage, Slack, postmortem"),
+)
+
+
+def follow_outage(chain: AlertChain, fault: float, say=None, timeout: float = 420.0) -> dict:
+    """Watch the bad-deploy outage from `fault` (epoch seconds) to its resolution; return {milestone: seconds}.
+
+    Times come from the chain's own records where it keeps them (the incident timeline), else from when this
+    poll (every 0.5 s) first saw the milestone.
+    """
+    seen: dict = {}
+    up = f'up{{job="paperless-maverick", kubernetes_namespace="{NAMESPACE}"}}'
+    deadline = time.monotonic() + timeout
+
+    def mark(name, at=None):
+        if name not in seen:
+            seen[name] = round((at or time.time()) - fault, 1)
+            if say:
+                say(f"[+{seen[name]:6.1f}s] {dict(MILESTONES)[name]}")
+
+    incident = None
+    while "incident_resolved" not in seen:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the outage did not resolve within {timeout:.0f}s; reached: {sorted(seen)}")
+        states = {a["state"] for a in chain.prometheus_alerts("EmbeddingServiceDown")}
+        if chain.query(f"count({up} == 0)"):
+            mark("scrape_failing")
+        if states & {"pending", "firing"}:
+            mark("alert_pending")
+        if "firing" in states:
+            mark("alert_firing")
+        if incident is None:
+            opened = [i for i in chain.incidents_of("EmbeddingServiceDown")
+                      if _epoch(i["opened_at"]) >= int(fault)]
+            incident = opened[0] if opened else None
+        if incident is not None:
+            timeline = chain.timeline(incident)
+            if timeline:
+                mark("playbook_started", _epoch(timeline[0]["started"]))
+            for entry in timeline:
+                if entry["action"].endswith(".rollout") and entry["status"] == "changed":
+                    mark("rolled_back", _epoch(entry["time"]))
+        if "rolled_back" in seen and chain.health() == 200 and not chain.query(f"count({up} == 0)") \
+                and chain.query(f"min({up})"):
+            mark("recovered")
+        if "alert_firing" in seen and not states:
+            mark("alert_resolved")
+        if incident is not None and (chain.pagerduty(incident["incident_id"]) or {}).get("status") == "resolved" \
+                and any(e["action"].endswith(".incident_report") and e["play"].startswith("Alert resolved")
+                        for e in chain.timeline(incident)):
+            mark("incident_resolved")
+        time.sleep(0.5)
+    seen["incident_id"] = incident["incident_id"]
+    return seen
+
+
+def _epoch(iso: str) -> float:
+    return datetime.datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
