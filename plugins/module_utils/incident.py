@@ -208,9 +208,9 @@ def _alert_section(alert):
     """The alert that started the incident, as received: its text is data, so it goes in a code block."""
     if not alert:
         return []
-    text = json.dumps({k: alert.get(k) for k in ("alertname", "status", "severity", "starts_at", "ends_at", "summary",
-                                                  "description", "labels", "annotations", "alerts")},
-                      indent=2, ensure_ascii=False)
+    keys = ("alertname", "status", "severity", "starts_at", "ends_at", "summary", "description", "labels",
+            "annotations", "alerts")
+    text = json.dumps({k: alert.get(k) for k in keys}, indent=2, ensure_ascii=False)
     fence = "`" * max(3, 1 + max((len(run) for run in re.findall(r"`+", text)), default=0))
     return ["## Alert", "", f"Started by Alertmanager alert {alert.get('alertname')} ({alert.get('status')}), "
             f"as received:", "", fence + "json", text, fence, ""]

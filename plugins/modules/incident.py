@@ -39,8 +39,8 @@ options:
     type: str
   alert:
     description:
-      - The alert that started the run, as the collection's event source M(mataresit.emergency.alertmanager)
-        forwards it (C(event.alert.data)): base64url JSON, which carries no template markers.
+      - The alert that started the run, as the collection's event source C(mataresit.emergency.alertmanager)
+        forwards it in C(event.alert.data), base64url JSON, which carries no template markers.
       - It is decoded and returned as RV(alert), data that is never evaluated as a template; it gives the incident
         id, the start time (time to detect) and, when O(reason) is omitted, the reason. A resolved alert closes the
         incident it names and never opens one.

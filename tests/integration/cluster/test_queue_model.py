@@ -39,8 +39,8 @@ def test_more_workers_drain_the_queue_faster_and_the_counters_follow(cluster, k8
     health = cluster["health_url"]
     workload(namespace)
     processed_before = sample(health, namespace, "embedding_jobs_processed_total", {"status": "success"})
-    httpx.post(f"{health}/control/queue", json={"namespace": namespace, "depth": 5000, "arrival_rate": 0,
-                                                 "worker_rate": 20}).raise_for_status()
+    model = {"namespace": namespace, "depth": 5000, "arrival_rate": 0, "worker_rate": 20}
+    httpx.post(f"{health}/control/queue", json=model).raise_for_status()
     with_three = drain_rate(health, namespace)
 
     k8s.apps.patch_namespaced_deployment_scale(WORKERS, namespace, {"spec": {"replicas": 9}})

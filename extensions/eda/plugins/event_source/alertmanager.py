@@ -78,7 +78,7 @@ def _alert_utils():
 
 
 def _authorized(header, token):
-    scheme, _, credentials = (header or "").partition(" ")
+    scheme, dummy, credentials = (header or "").partition(" ")
     return scheme.lower() == "bearer" and hmac.compare_digest(credentials.strip().encode(), token.encode())
 
 
