@@ -162,6 +162,11 @@ def read(data, signature="", token="", require_authenticated=False):
     if payload.get("status") not in STATUSES:
         raise ConfigError("the alert's status must be firing or resolved")
     parse_time(payload.get("starts_at"), "the alert's starts_at")
+    if not isinstance(payload.get("alerts"), list) or not isinstance(payload.get("group"), dict):
+        raise ConfigError("the alert carries no alerts list or group")
+    payload["alerts"] = [validate_alert(alert) for alert in payload["alerts"]]
+    payload["group"] = {key: _safe_map(value) if key.endswith("labels") or key.endswith("annotations") else str(value)
+                        for key, value in payload["group"].items()}
     return payload, authenticated
 
 

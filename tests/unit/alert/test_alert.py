@@ -127,6 +127,15 @@ def test_anything_but_the_event_sources_encoding_is_refused(data):
         alerts.read(data)
 
 
+@pytest.mark.parametrize("change", [{"alerts": "x"}, {"alerts": [{"labels": []}]}, {"group": []},
+                                    {"alerts": [dict(am_alert(), annotations={"summary": ["a"]})]}])
+def test_a_well_encoded_alert_of_the_wrong_shape_is_refused_in_one_line(change):
+    # What an operator could pass with -e where no token is configured (staging): an error, never a traceback.
+    data = alerts.encode(dict(alerts.decode(event_of()["data"]), **change))
+    with pytest.raises(ConfigError):
+        alerts.read(data)
+
+
 def test_decoded_fields_are_checked_again():
     event = event_of()
     tampered = alerts.encode(dict(alerts.decode(event["data"]), incident_id="../../etc"))
