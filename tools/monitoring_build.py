@@ -105,7 +105,7 @@ def build() -> dict:
         work = k8s_build.cache_root() / "build"
         if not (bins["prometheus"].exists() and bins["promtool"].exists()):
             k8s_build.log(f"building Prometheus {PROMETHEUS_VERSION} (tags {PROMETHEUS_TAGS}) and promtool into "
-                          f"{prometheus_dir()} (first run only; several minutes on 2 cores)")
+                          f"{prometheus_dir()} (first run only; about 4 minutes on 2 cores)")
             _build_prometheus(work / prometheus_dir().name)
         if not bins["alertmanager"].exists():
             k8s_build.log(f"building Alertmanager {ALERTMANAGER_VERSION} into {alertmanager_dir()} (first run only)")
