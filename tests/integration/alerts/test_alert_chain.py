@@ -96,9 +96,10 @@ def test_queue_backlog_alert_scales_workers_within_bounds_until_it_resolves(chai
     chain.reset_workload()
     wait_for("EmbeddingQueueDepthCritical quiet before the fault", lambda: quiet(chain, "EmbeddingQueueDepthCritical"), 120)
     notifications_before = alertmanager_notifications(chain)
-    # Jobs arrive as fast as the 3 workers process them: the backlog of 400 stays until there are more workers.
+    # Jobs arrive as fast as the 3 workers process them (5 a second each): the backlog of 400 stays until there
+    # are more workers; 10 drain it in seconds.
     fault = time.time()
-    chain.set_queue(depth=400, arrival_rate=3, worker_rate=1)
+    chain.set_queue(depth=400, arrival_rate=15, worker_rate=5)
 
     opened = wait_for("an incident opened by EmbeddingQueueDepthCritical",
                       lambda: since(chain.incidents_of("EmbeddingQueueDepthCritical"), fault), 300)
