@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import json
 import os
+import re
 
 from ansible_collections.mataresit.emergency.plugins.module_utils import workspace
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError
