@@ -1,24 +1,38 @@
 # mataresit.emergency — developer entry points.
 #   make demo   start the local cluster, deploy the reference workload, break it,
 #               run the P0 playbook, show the recovery and the incident report
+#   make demo-alerts   the same outage, detected and recovered with no one at the keyboard:
+#               Prometheus -> Alertmanager -> ansible-rulebook -> the P0 playbook
 #   make test   unit + integration tests, ansible-lint, ansible-test sanity
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv build cluster-up cluster-down cluster-status demo test unit lint sanity bench docs clean
+.PHONY: venv build cluster-up cluster-down cluster-status monitoring-up monitoring-down monitoring-status demo \
+	demo-alerts test unit lint sanity bench bench-alerts docs clean
 
-venv: $(VENV)/.installed
+venv: $(VENV)/.installed $(VENV)/.paths
 
 $(VENV)/.installed: requirements.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -r requirements.txt -c constraints.txt
 	mkdir -p .collections/ansible_collections/mataresit
 	ln -sfn ../../.. .collections/ansible_collections/mataresit/emergency
+	@$(BIN)/python -c 'from tools import monitoring; monitoring.require_java()' \
+	  || echo "WARNING: without Java 17 the alert rulebook (ansible-rulebook) cannot run: make demo-alerts and the alert tests need it" >&2
+	touch $@
+
+# The checkout and its collection path on the venv's sys.path (a .pth file, as an editable install does):
+# tools, tests and benchmarks import `tools.*`, `tests.*` and `ansible_collections.mataresit.emergency.*`
+# without editing sys.path.
+$(VENV)/.paths: $(VENV)/.installed
+	printf '%s\n%s\n' "$(CURDIR)" "$(CURDIR)/.collections" > \
+	  "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/mataresit_emergency_dev.pth"
 	touch $@
 
 build: venv
 	$(BIN)/python tools/k8s_build.py
+	$(BIN)/python tools/monitoring_build.py
 
 cluster-up: venv
 	$(BIN)/python tools/localcluster.py up
@@ -29,8 +43,21 @@ cluster-down: venv
 cluster-status: venv
 	$(BIN)/python tools/localcluster.py status
 
+# Prometheus and Alertmanager (reference configuration) on the local cluster; cluster-down stops them too.
+monitoring-up: venv
+	$(BIN)/python tools/monitoring.py up
+
+monitoring-down: venv
+	$(BIN)/python tools/monitoring.py down
+
+monitoring-status: venv
+	$(BIN)/python tools/monitoring.py status
+
 demo: venv
 	$(BIN)/python tools/demo.py
+
+demo-alerts: venv
+	$(BIN)/python tools/demo_alerts.py
 
 test: venv
 	bash tools/test.sh
@@ -52,9 +79,13 @@ docs: venv
 bench: venv
 	$(BIN)/python tools/k8s_build.py --kubectl
 	$(BIN)/python tools/localcluster.py up
-	PATH="$$($(BIN)/python -c 'import sys; sys.path.insert(0, "tools"); import k8s_build; print(k8s_build.bin_dir())'):$$PATH" \
+	PATH="$$($(BIN)/python -c 'from tools import k8s_build; print(k8s_build.bin_dir())'):$$PATH" \
 	  sh -c '$(BIN)/python benchmarks/triage_bench.py --pods 5000 --cleanup && \
 	         $(BIN)/python benchmarks/deployments_bench.py --cleanup && $(BIN)/python benchmarks/probe_bench.py'
+
+# From a bad deploy to a resolved incident through Prometheus, Alertmanager and the rulebook (prints seconds).
+bench-alerts: venv
+	$(BIN)/python benchmarks/alerts_bench.py
 
 clean:
 	-$(BIN)/python tools/localcluster.py down

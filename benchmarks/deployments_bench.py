@@ -23,21 +23,17 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
+from ansible_collections.mataresit.emergency.plugins.module_utils import workloads
+from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import resources, waiter
+from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.client import K8sClient
+from ansible_collections.mataresit.emergency.plugins.module_utils.module_runner import Context
+from ansible_collections.mataresit.emergency.plugins.module_utils.services import rollout, scale
+from tools.run_module import run_module_process
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
-sys.path.insert(0, str(REPO / "tools"))
-sys.path.insert(0, str(REPO / ".collections"))
-
-from conftest import run_module_process  # noqa: E402
-
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import (  # noqa: E402
-    deployments, resources, rollout, scale,
-)
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.client import K8sClient  # noqa: E402
 
 NS = "deploy-bench"
 APP = "paperless-maverick"
@@ -49,11 +45,14 @@ def find_kubectl():
     return shutil.which("kubectl") or (built[-1] if built else None)
 
 
-class FakeModule:
-    """Just enough of AnsibleModule for an in-process run (request counting)."""
-
-    def __init__(self, params):
-        self.params, self.check_mode, self._diff, self.no_log_values = params, False, False, set()
+def requests_of(service, params):
+    """Run a service's operation in this process; the API requests it made."""
+    ctx = Context(params)
+    try:
+        service.operation(ctx)
+        return ctx.client.requests
+    finally:
+        ctx.close()
 
 
 def timed(fn):
@@ -72,7 +71,7 @@ def main():
     kubectl = find_kubectl()
     if not kubectl:
         raise SystemExit("no kubectl found")
-    import workload
+    from tools import workload
 
     workload.deploy(args.kubeconfig, namespace=NS, db_namespace=None)
     client = K8sClient.from_params({"kubeconfig": args.kubeconfig})
@@ -91,14 +90,14 @@ def main():
             raise SystemExit(f"{name} failed: {result.get('msg')}")
 
     def settle():
-        deployments.wait_for_rollout(client, NS, APP, 300, 0.2)
+        workloads.wait_for_rollout(client, NS, APP, 300, 0.2)
 
     def set_image(image):
         client.patch(dep_path, {"spec": {"progressDeadlineSeconds": 600, "template": {"spec": {"containers": [
             {"name": APP, "image": image}]}}}}, patch_type="strategic")
         if image == BAD:  # wait for the stalled rollout to show a crash-looping pod
             deadline = time.monotonic() + 60
-            while "CrashLoopBackOff" not in deployments.pod_problems(client, client.get(dep_path)):
+            while "CrashLoopBackOff" not in waiter.workload_pod_problems(client, client.get(dep_path)):
                 if time.monotonic() > deadline:
                     raise SystemExit("the bad image did not crash-loop")
                 time.sleep(0.2)
@@ -113,29 +112,29 @@ def main():
         "undo": (lambda: set_image(BAD),
                  lambda: (k("rollout", "undo", f"deployment/{APP}"), k("rollout", "status", f"deployment/{APP}")),
                  lambda: module("rollout", action="undo"),
-                 lambda params: rollout.run(FakeModule(dict(params, action="undo", kind="Deployment",
-                                                            to_revision=None, reason=None)))),
+                 lambda params: requests_of(rollout, dict(params, action="undo", kind="Deployment",
+                                                          to_revision=None, reason=None))),
         "restart": (lambda: (settle(), time.sleep(1)),  # kubectl refuses two restarts within one second
                     lambda: (k("rollout", "restart", f"deployment/{APP}"), k("rollout", "status", f"deployment/{APP}")),
                     lambda: module("rollout", action="restart"),
-                    lambda params: rollout.run(FakeModule(dict(params, action="restart", kind="Deployment",
-                                                               to_revision=None, reason=None)))),
+                    lambda params: requests_of(rollout, dict(params, action="restart", kind="Deployment",
+                                                             to_revision=None, reason=None))),
         "scale": (lambda: set_replicas(3),
                   lambda: (k("scale", f"deployment/{APP}", "--replicas=6"), k("rollout", "status", f"deployment/{APP}")),
                   lambda: module("scale", replicas=6),
-                  lambda params: scale.run(FakeModule(dict(params, kind="Deployment", state="present", replicas=6,
-                                                           min_replicas=None, max_replicas=None,
-                                                           previous_replicas=None, drain_replicas=2,
-                                                           drain_seconds=1)))),
+                  lambda params: requests_of(scale, dict(params, kind="Deployment", state="present", replicas=6,
+                                                         min_replicas=None, max_replicas=None,
+                                                         previous_replicas=None, drain_replicas=2,
+                                                         drain_seconds=1))),
         "drain": (lambda: set_replicas(3),
                   lambda: (k("scale", f"deployment/{APP}", "--replicas=2"), k("rollout", "status", f"deployment/{APP}"),
                            time.sleep(1), k("scale", f"deployment/{APP}", "--replicas=3"),
                            k("rollout", "status", f"deployment/{APP}")),
                   lambda: module("scale", state="drain_cycle", drain_seconds=1),
-                  lambda params: scale.run(FakeModule(dict(params, kind="Deployment", state="drain_cycle",
-                                                           replicas=None, min_replicas=None, max_replicas=None,
-                                                           previous_replicas=None, drain_replicas=2,
-                                                           drain_seconds=1)))),
+                  lambda params: requests_of(scale, dict(params, kind="Deployment", state="drain_cycle",
+                                                         replicas=None, min_replicas=None, max_replicas=None,
+                                                         previous_replicas=None, drain_replicas=2,
+                                                         drain_seconds=1))),
     }
     report = {}
     for name, (reset, with_kubectl, with_module, in_process) in cases.items():
@@ -147,15 +146,8 @@ def main():
         reset()
         params = {"kubeconfig": args.kubeconfig, "namespace": NS, "name": APP, "wait": True, "wait_timeout": 300,
                   "wait_sleep": args.sleep, "incident_dir": None}
-        counting = K8sClient.from_params(params)
-        original = K8sClient.from_params
-        K8sClient.from_params = classmethod(lambda cls, p, m=None, transport=None: counting)
-        try:
-            in_process(params)
-        finally:
-            K8sClient.from_params = original
         report[name] = {"kubectl_s": round(min(times["kubectl"]), 2), "module_s": round(min(times["module"]), 2),
-                        "module_api_requests": counting.requests}
+                        "module_api_requests": in_process(params)}
         print(name, json.dumps(report[name]), flush=True)
     if args.cleanup:
         client.delete(resources.path("Namespace", None, NS))

@@ -29,13 +29,10 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
-sys.path.insert(0, str(REPO / "tools"))
-sys.path.insert(0, str(REPO / ".collections"))
-sys.path.insert(0, str(REPO))
+from tools.run_module import run_module_process
+from tools.tls import self_signed
 
-from tests.sandbox.fixtures import self_signed  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 PATHS = ("/health", "/health/live", "/health/ready", "/metrics")
 SAMPLES = 10
@@ -55,8 +52,6 @@ def runbook_curl_loop(urls):
 
 def health_probe_call(urls):
     """One health_probe module run with SAMPLES samples per URL; returns (seconds, result)."""
-    from conftest import run_module_process
-
     started = time.perf_counter()
     # validate_certs false matches curl -k (the benchmark's own server has a throwaway certificate).
     targets = [{"url": u, "validate_certs": False} for u in urls]
@@ -77,8 +72,8 @@ def own_health_server(tls=False):
     import threading
     from http.server import ThreadingHTTPServer
 
-    import health_server
-    import localcluster
+    from tools import health_server
+    from tools import localcluster
     from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.client import K8sClient
 
     state = localcluster.read_state() or {}

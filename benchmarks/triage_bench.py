@@ -32,14 +32,12 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
-sys.path.insert(0, str(REPO / "tools"))
-sys.path.insert(0, str(REPO / ".collections"))
+from ansible_collections.mataresit.emergency.plugins.module_utils.errors import NotFoundError
+from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import resources
+from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.client import K8sClient
+from tools.run_module import module_env
 
-from ansible_collections.mataresit.emergency.plugins.module_utils.errors import NotFoundError  # noqa: E402
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import resources  # noqa: E402
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.client import K8sClient  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 BIG_NS = "triage-bench"
 REF_NS = "triage-bench-ref"
@@ -59,8 +57,6 @@ def find_kubectl(explicit=None):
 
 def run_triage(kubeconfig, namespace):
     """One module run as Ansible does it; returns (seconds, result, peak RSS in MiB)."""
-    from conftest import module_env
-
     payload = {"ANSIBLE_MODULE_ARGS": {"kubeconfig": kubeconfig, "namespace": namespace,
                                        "extra_targets": EXTRA_TARGETS, "_ansible_check_mode": False,
                                        "_ansible_remote_tmp": "/tmp", "_ansible_keep_remote_files": False}}
@@ -146,7 +142,7 @@ def ensure_big_namespace(client, pods, timeout):
 
 
 def ensure_reference_namespace(kubeconfig, client):
-    import workload
+    from tools import workload
 
     if client.get_or_none(resources.path("Deployment", REF_NS, "paperless-maverick")) is None:
         workload.deploy(kubeconfig, namespace=REF_NS)
@@ -187,7 +183,7 @@ def main():
 
     kubeconfig = args.kubeconfig or os.environ.get("KUBECONFIG")
     if not kubeconfig:
-        import localcluster
+        from tools import localcluster
 
         kubeconfig = localcluster.ensure_up()["kubeconfig"]
     kubectl = find_kubectl(args.kubectl)

@@ -1,8 +1,8 @@
 """Shared test harness.
 
 - `run_module(name, args, check_mode=False)`: runs a collection module the way
-  Ansible does (a subprocess given ANSIBLE_MODULE_ARGS, real AnsibleModule,
-  no_log and check mode) and returns its JSON result.
+  Ansible does (tools/run_module.py: a subprocess given ANSIBLE_MODULE_ARGS, real
+  AnsibleModule, no_log and check mode) and returns its JSON result.
 - `cluster` (session): the local control plane from tools/localcluster.py, or
   the cluster that KUBECONFIG names; `kubeconfig` is its path.
 - `k8s`: an independent client (the official `kubernetes` package) for
@@ -14,19 +14,15 @@ tests/unit and tests/integration gets its marker automatically.
 """
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
 
+from tools.run_module import run_module_process
+
 REPO = Path(__file__).resolve().parents[1]
-COLLECTIONS = REPO / ".collections"
-sys.path.insert(0, str(COLLECTIONS))
-sys.path.insert(0, str(REPO / "tools"))
 
 
 def pytest_collection_modifyitems(items):
@@ -34,27 +30,6 @@ def pytest_collection_modifyitems(items):
         rel = Path(str(item.fspath)).resolve().relative_to(REPO / "tests").parts[0]
         if rel in ("unit", "integration"):
             item.add_marker(getattr(pytest.mark, rel))
-
-
-def module_env():
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(COLLECTIONS), env.get("PYTHONPATH", "")])
-    return env
-
-
-def run_module_process(name, args, check_mode=False, diff=False, timeout=600):
-    """Run plugins/modules/<name>.py as Ansible would and return (result, stdout, stderr)."""
-    payload = {"ANSIBLE_MODULE_ARGS": dict(args, _ansible_check_mode=check_mode, _ansible_diff=diff,
-                                           _ansible_remote_tmp="/tmp", _ansible_keep_remote_files=False)}
-    proc = subprocess.run(
-        [sys.executable, "-m", f"ansible_collections.mataresit.emergency.plugins.modules.{name}"],
-        input=json.dumps(payload), capture_output=True, text=True, env=module_env(), timeout=timeout, check=False,
-    )
-    try:
-        result = json.loads(proc.stdout)
-    except ValueError:
-        raise AssertionError(f"module {name} printed no JSON (rc={proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    return result, proc.stdout, proc.stderr
 
 
 @pytest.fixture
@@ -77,7 +52,7 @@ def run_module_output():
 @pytest.fixture(scope="session")
 def cluster():
     """Cluster info dict: kubeconfig, and (local cluster only) health server URLs."""
-    import localcluster
+    from tools import localcluster
 
     if os.environ.get("KUBECONFIG") and not os.environ.get("MRE_LOCAL_CLUSTER"):
         return {"kubeconfig": os.environ["KUBECONFIG"], "local": False}
@@ -134,7 +109,7 @@ def namespace(make_namespace):
 @pytest.fixture
 def workload(cluster):
     """Deploy the reference workload into a namespace and wait until it is Available."""
-    import workload as workload_tool
+    from tools import workload as workload_tool
 
     def _deploy(ns, wait=True):
         return workload_tool.deploy(cluster["kubeconfig"], namespace=ns, wait=wait)

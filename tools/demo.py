@@ -18,12 +18,10 @@ import time
 import urllib.request
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tools"))
-sys.path.insert(0, str(REPO))
+from tools import localcluster, workload
+from tools.sandbox import Sandbox
 
-import localcluster  # noqa: E402
-import workload  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 NAMESPACE = "paperless-maverick"
 BAD_IMAGE = "paperless-maverick:v2-bad"
@@ -58,8 +56,6 @@ def main() -> int:
     health_url = f"{state['health_url']}/health?namespace={NAMESPACE}"
 
     banner("Starting the SaaS sandbox (PagerDuty, Statuspage, Slack; validated against the OpenAPI documents)")
-    from tests.sandbox.server import Sandbox
-
     sandbox = Sandbox().start()
     settings_file = REPO / "run" / "sandbox.json"
     settings_file.write_text(json.dumps(sandbox.settings()))

@@ -30,7 +30,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-import k8s_build
+from tools import k8s_build
 
 REPO = Path(__file__).resolve().parents[1]
 RUN_DIR = Path(os.environ.get("MRE_RUN_DIR", REPO / "run" / "cluster"))
@@ -214,7 +214,6 @@ def _https_ok(url: str, pki: Path) -> bool:
 
 
 def _api(state: dict):
-    sys.path.insert(0, str(REPO / ".collections"))
     from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.client import K8sClient
 
     return K8sClient.from_params({"kubeconfig": state["kubeconfig"]})
@@ -348,7 +347,7 @@ def up() -> dict:
     state["health_url"] = f"http://{NS_IP}:80"
     write_state(state)
     _wait("health server", lambda: _http_ok(state["health_url"] + "/control/ping"), timeout=30, pids=pids)
-    import health_server
+    from tools import health_server
 
     health_server.register_service(client, NS_IP)
     state["health_service"] = {"namespace": "mataresit-system", "name": "health-server", "port": 80}
@@ -386,6 +385,9 @@ def write_state(state: dict) -> None:
 
 
 def down(quiet: bool = False) -> None:
+    from tools import monitoring  # Prometheus, Alertmanager and the rulebook run on this cluster: they stop first
+
+    monitoring.down(quiet=quiet)
     state = read_state() or {"pids": {}}
     for name, pid in reversed(list(state["pids"].items())):
         with contextlib.suppress(OSError):

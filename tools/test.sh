@@ -16,7 +16,8 @@ run_pytest() {
     $BIN/python tools/localcluster.py up
   fi
   set +e
-  $BIN/python -m pytest -q -p no:cacheprovider -n "${MRE_TEST_WORKERS:-2}" tests
+  # --dist loadgroup: the alert chain tests (one namespace per cluster) stay on one worker
+  $BIN/python -m pytest -q -p no:cacheprovider -n "${MRE_TEST_WORKERS:-2}" --dist loadgroup tests
   local rc=$?
   set -e
   if [ "$started_here" = 1 ] && [ -z "${MRE_KEEP_CLUSTER:-}" ]; then
@@ -48,8 +49,8 @@ run_sanity() {
   local dest=build/sanity/ansible_collections/mataresit/emergency
   rm -rf build/sanity && mkdir -p "$dest"
   # Left out: tools/ and benchmarks/ (developer tooling, not part of the built collection: see
-  # build_ignore in galaxy.yml) and tests/fixtures/ (a copy of the production manifests, data).
-  git ls-files -co --exclude-standard -z | grep -zvE '^(tools|benchmarks|tests/fixtures)/' | xargs -0 cp --parents -t "$dest"
+  # build_ignore in galaxy.yml).
+  git ls-files -co --exclude-standard -z | grep -zvE '^(tools|benchmarks)/' | xargs -0 cp --parents -t "$dest"
   (cd "$dest" && git init -q && git add -A >/dev/null && \
     "$OLDPWD/.venv-sanity/bin/ansible-test" sanity --requirements --python 3.11 --color no)
 }

@@ -3,7 +3,7 @@
 
     python tools/workload.py deploy [--namespace paperless-maverick] [--kubeconfig PATH]
 
-From tests/fixtures/reference-system (a copy of the production manifests):
+From tools/reference-system (a copy of the production manifests):
 namespace, ConfigMaps, Secrets (placeholders replaced by generated test
 values), ServiceAccounts, the app Deployment `paperless-maverick` and the
 worker Deployment `embedding-queue-workers` (workers/ manifest), Services,
@@ -28,13 +28,11 @@ from pathlib import Path
 
 import yaml
 
+from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import resources
+from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.client import K8sClient
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / ".collections"))
-
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import resources  # noqa: E402
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.client import K8sClient  # noqa: E402
-
-MANIFESTS = REPO / "tests" / "fixtures" / "reference-system" / "kubernetes"
+MANIFESTS = REPO / "tools" / "reference-system" / "kubernetes"
 # Apply order: what others reference first.
 CORE_KINDS = ["Namespace", "ServiceAccount", "ConfigMap", "Secret", "Service", "Deployment",
               "PodDisruptionBudget", "NetworkPolicy"]

@@ -32,14 +32,12 @@ options:
 """
 
 import datetime
-import json
-import os
 import time
 
 from ansible.plugins.callback import CallbackBase
 
-from ansible_collections.mataresit.emergency.plugins.module_utils.incident import summarize_result, TIMELINE_FILE
-from ansible_collections.mataresit.emergency.plugins.module_utils.workspace import ensure_dir
+from ansible_collections.mataresit.emergency.plugins.module_utils import workspace
+from ansible_collections.mataresit.emergency.plugins.module_utils.incident import summarize_result
 
 PHASES = ("preflight", "assess", "notify", "recover", "validate", "report")
 
@@ -56,7 +54,7 @@ class CallbackModule(CallbackBase):
 
     def __init__(self):
         super().__init__()
-        self._path = None
+        self._dir = None
         self._buffer = []
         self._play = ""
         self._task_started = {}
@@ -68,19 +66,16 @@ class CallbackModule(CallbackBase):
             self._open(directory)
 
     def _open(self, directory):
-        ensure_dir(directory)
-        self._path = os.path.join(directory, TIMELINE_FILE)
+        self._dir = workspace.ensure_dir(directory)
         for entry in self._buffer:
             self._write(entry)
         self._buffer = []
 
     def _write(self, entry):
-        if self._path is None:
+        if self._dir is None:
             self._buffer.append(entry)
             return
-        fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        with os.fdopen(fd, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(entry, sort_keys=True, default=str) + "\n")
+        workspace.append_timeline(self._dir, entry)
 
     # -- events ----------------------------------------------------------------
     def v2_playbook_on_play_start(self, play):
@@ -109,7 +104,7 @@ class CallbackModule(CallbackBase):
         entry.update(summarize_result(raw, censored))
         announced = raw.get("incident_dir") if task.action.endswith("incident") and status != "failed" else None
         self._write(entry)
-        if announced and self._path is None:
+        if announced and self._dir is None:
             self._open(announced)
 
     def v2_runner_on_ok(self, result):

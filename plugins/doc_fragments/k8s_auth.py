@@ -1,6 +1,8 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Connection options shared by every Kubernetes module (code: module_utils/k8s/args.py)."""
+"""Options shared by the Kubernetes modules, mirroring module_utils/k8s/args.py:
+DOCUMENTATION (K8S_AUTH_ARG_SPEC), WAIT (K8S_WAIT_ARG_SPEC), WORKLOAD (workload_spec();
+a module adds the `choices` of kind it supports)."""
 from __future__ import annotations
 
 
@@ -73,11 +75,21 @@ options:
     default: 1
 """
 
-    INCIDENT_DIR = r"""
+    WORKLOAD = r"""
 options:
-  incident_dir:
+  kind:
     description:
-      - Incident workspace directory (one per incident id, shared with the roles' timeline and evidence).
-      - When set, everything the module replaces is also written there (mode 0600) so it can be restored.
-    type: path
+      - Kind of the workload.
+    type: str
+    default: Deployment
+  name:
+    description:
+      - Name of the workload.
+    type: str
+    required: true
+  namespace:
+    description:
+      - Namespace of the workload.
+    type: str
+    required: true
 """

@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Options shared by the notification modules (code: module_utils/notify/common.py)."""
+"""Options shared by the HTTP notification modules (code: SAAS_HTTP_ARG_SPEC in module_utils/notifications.py;
+its incident_dir is documented by the incident_dir fragment)."""
 from __future__ import annotations
 
 
@@ -20,13 +21,9 @@ options:
       - Other 4xx answers fail at once with the provider's message.
     type: int
     default: 3
-  incident_dir:
-    description:
-      - Incident workspace directory (one per incident id, shared with the roles' timeline and evidence).
-      - When set, each notification sent is recorded there (mode 0600, secrets redacted), and a re-run that
-        would send exactly the same notification reports C(changed=false) without sending it.
-    type: path
 notes:
   - Secrets (API tokens, routing keys, webhook URLs, passwords) are C(no_log) and never appear in the result;
     in requests returned by the module they read C(********).
+  - With O(incident_dir), each notification sent is recorded there (secrets redacted), and a re-run that would
+    send exactly the same notification reports C(changed=false) without sending it.
 """

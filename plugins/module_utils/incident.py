@@ -1,5 +1,6 @@
-"""Incidents: the id that drives every dedup key, the workspace, the timeline
-entries the callback writes, and the post-incident report built from them."""
+"""Incidents: the id that drives every dedup key, opening the workspace, what
+the timeline keeps of a task result, and the post-incident report built from
+the timeline (files are read and written through workspace.py)."""
 from __future__ import annotations
 
 import datetime
@@ -8,13 +9,10 @@ import json
 import os
 import re
 
+from ansible_collections.mataresit.emergency.plugins.module_utils import workspace
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError
 from ansible_collections.mataresit.emergency.plugins.module_utils.redact import redact
-from ansible_collections.mataresit.emergency.plugins.module_utils.workspace import ensure_dir, write_private
 
-TIMELINE_FILE = "timeline.jsonl"
-INCIDENT_FILE = "incident.json"
-REPORT_FILE = "postmortem.md"
 # Runbook response times: minutes within which the response must act.
 RESPONSE_TARGET_MINUTES = {"P0": 5, "P1": 15, "P2": 60, "P3": 1440}
 # Result keys worth keeping in the timeline (values are redacted again when written).
@@ -24,7 +22,6 @@ SUMMARY_KEYS = ("verdict", "recommended_action", "action", "healthy", "previous_
                 "policy", "breaches", "duration_s", "external_rotation_required")
 # Bookkeeping tasks that the report's timeline leaves out (the timeline file keeps them).
 INTERNAL_ACTIONS = ("validate_argument_spec", "set_fact", "debug", "include_role", "include_tasks", "import_tasks")
-ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{2,99}$")
 
 
 def now_utc():
@@ -39,15 +36,23 @@ def derive_incident_id(severity, reason, clusters, day=None):
 
 
 def open_incident(workspace_root, severity, reason, clusters, incident_id=None, environment=None,
-                  alert_started_at=None, check_mode=False):
-    """Create (or reuse) the incident workspace; return (changed, incident dict)."""
+                  alert_started_at=None, check_mode=False, create=True, alert=None):
+    """Create (or reuse) the incident workspace; return (changed, incident dict).
+
+    create=False fails unless the incident exists (a run that works on an earlier incident).
+    `alert` (module_utils.alert.summary of the alert that started the run) is kept in the record; a resolved
+    alert only closes an incident that exists (`found: false` otherwise, and nothing is created).
+    """
     incident_id = incident_id or derive_incident_id(severity, reason, clusters)
-    if not ID_PATTERN.match(incident_id):
-        raise ConfigError(f"Failed to open incident: id '{incident_id}' must be 3-100 letters, digits, '.', '_' or '-'.")
-    directory = os.path.join(workspace_root, incident_id)
-    existing = read_incident(directory)
+    directory = workspace.incident_path(workspace_root, incident_id)
+    existing = workspace.read_incident(directory)
+    if alert and alert["status"] == "resolved":
+        return _close_from_alert(directory, existing, alert, check_mode)
     if existing:
-        return False, existing
+        return False, dict(existing, found=True, notified=_notified(directory))
+    if not create:
+        raise ConfigError(f"No incident workspace {directory}: pass the id of an earlier incident with "
+                          "-e incident_id=<id> (and -e incident_workspace_root=<dir> if it is elsewhere).")
     incident = {
         "incident_id": incident_id, "incident_dir": directory, "severity": severity, "reason": reason,
         "clusters": sorted(clusters or []), "environment": environment,
@@ -55,18 +60,28 @@ def open_incident(workspace_root, severity, reason, clusters, incident_id=None, 
         "alert_started_at": alert_started_at,
         "response_target_minutes": RESPONSE_TARGET_MINUTES[severity],
     }
+    if alert:
+        incident["alert"] = alert
     if not check_mode:
-        ensure_dir(directory)
-        write_private(os.path.join(directory, INCIDENT_FILE), json.dumps(incident, indent=2))
-    return True, incident
+        workspace.write_incident(directory, incident)
+    return True, dict(incident, found=True, notified=False)
 
 
-def read_incident(directory):
-    try:
-        with open(os.path.join(directory, INCIDENT_FILE), encoding="utf-8") as handle:
-            return json.load(handle)
-    except (OSError, ValueError):
-        return None
+def _notified(directory):
+    """Whether any notification was sent for the incident (the notify modules record each one)."""
+    return bool(workspace.records(directory, workspace.NOTIFICATIONS))
+
+
+def _close_from_alert(directory, existing, alert, check_mode):
+    if not existing:
+        return False, {"incident_id": os.path.basename(directory), "incident_dir": directory, "found": False,
+                       "notified": False, "alert": alert}
+    updated = dict(existing, alert=dict(existing.get("alert") or {}, status="resolved", ends_at=alert["ends_at"]),
+                   resolved_at=existing.get("resolved_at") or alert["ends_at"])
+    changed = updated != existing
+    if changed and not check_mode:
+        workspace.write_incident(directory, updated)
+    return changed, dict(updated, found=True, notified=_notified(directory))
 
 
 def summarize_result(raw, censored):
@@ -84,18 +99,6 @@ def summarize_result(raw, censored):
     if summary:
         out["summary"] = summary
     return redact(out)
-
-
-def read_timeline(directory):
-    entries = []
-    try:
-        with open(os.path.join(directory, TIMELINE_FILE), encoding="utf-8") as handle:
-            for line in handle:
-                if line.strip():
-                    entries.append(json.loads(line))
-    except OSError:
-        pass
-    return entries
 
 
 def _ts(value):
@@ -146,6 +149,7 @@ def render_report(incident, entries, figures, impact=None, follow_ups=None):
         f"- Environment: {incident.get('environment') or '-'}; clusters: {', '.join(incident.get('clusters') or []) or '-'}",
         f"- Opened: {incident['opened_at']}",
         "",
+        *_alert_section(incident.get("alert")),
         "## Impact", "", impact or "_Describe who was affected, how, and for how long._", "",
         "## Response times", "",
         "| measure | minutes |", "|---|---|",
@@ -175,6 +179,18 @@ def render_report(incident, entries, figures, impact=None, follow_ups=None):
     return "\n".join(lines) + "\n"
 
 
+def _alert_section(alert):
+    """The alert that started the incident, as received: its text is data, so it goes in a code block."""
+    if not alert:
+        return []
+    keys = ("alertname", "status", "severity", "starts_at", "ends_at", "summary", "description", "labels",
+            "annotations", "alerts")
+    text = json.dumps({k: alert.get(k) for k in keys}, indent=2, ensure_ascii=False)
+    fence = "`" * max(3, 1 + max((len(run) for run in re.findall(r"`+", text)), default=0))
+    return ["## Alert", "", f"Started by Alertmanager alert {alert.get('alertname')} ({alert.get('status')}), "
+            f"as received:", "", fence + "json", text, fence, ""]
+
+
 def _detail(entry):
     """A short account of what a changed task did, from its recorded summary."""
     summary = entry.get("summary") or {}
@@ -185,19 +201,19 @@ def _detail(entry):
 
 
 def write_report(incident_dir, impact=None, follow_ups=None, resolved_at=None, check_mode=False):
-    incident = read_incident(incident_dir)
+    incident = workspace.read_incident(incident_dir)
     if incident is None:
         raise ConfigError(f"Failed to write the incident report: no incident at {incident_dir}; "
                           "open it with mataresit.emergency.incident first.")
-    entries = read_timeline(incident_dir)
-    figures = phase_figures(incident, entries, resolved_at)
+    entries = workspace.read_timeline(incident_dir)
+    figures = phase_figures(incident, entries, resolved_at or incident.get("resolved_at"))
     text = render_report(incident, entries, figures, impact, follow_ups)
-    path = os.path.join(incident_dir, REPORT_FILE)
+    path = workspace.report_path(incident_dir)
     try:
         with open(path, encoding="utf-8") as handle:
             changed = handle.read() != text
     except OSError:
         changed = True
     if changed and not check_mode:
-        write_private(path, text)
+        workspace.write_private(path, text)
     return changed, path, text, figures

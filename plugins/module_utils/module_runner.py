@@ -1,26 +1,87 @@
-"""The one place where a module's work is run and errors become fail_json."""
+"""The one place a module's operation runs: the service contract.
+
+Every module's main() is `run(module, <service>.operation)`; every service is
+
+    def operation(ctx) -> dict
+
+where ctx (a Context) carries what the operation may use of the run: params,
+check_mode, diff, warn(), no_log_values, a lazy Kubernetes client and the
+transport seam of the unit tests. `execute()` owns the rest: it closes the
+client, keeps the result's `diff` only in diff mode, adds the warnings, and
+`run()` turns collection errors into fail_json(msg=...).
+"""
 from __future__ import annotations
 
 from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.deps import IMPORT_ERRORS
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import EmergencyError
+from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.client import K8sClient
 
 PIP_NAMES = {"yaml": "PyYAML", "prometheus_client": "prometheus-client"}
 
 
+class Context:
+    """What an operation gets of its run.
+
+    no_log_values: a set the operation adds secret values to (the module's own set in a module run).
+    transport: an httpx transport every HTTP client of the run uses (unit tests: httpx.MockTransport).
+    """
+
+    def __init__(self, params, check_mode=False, diff=False, no_log_values=None, transport=None):
+        self.params = params
+        self.check_mode = check_mode
+        self.diff = diff
+        self.no_log_values = set() if no_log_values is None else no_log_values
+        self.transport = transport
+        self.warnings = []
+        self._client = None
+
+    @classmethod
+    def from_module(cls, module):
+        return cls(module.params, check_mode=module.check_mode, diff=module._diff,
+                   no_log_values=module.no_log_values)
+
+    def warn(self, message):
+        self.warnings.append(message)
+
+    @property
+    def client(self):
+        """The Kubernetes client, built from the connection options on first use."""
+        if self._client is None:
+            self._client = K8sClient.from_params(self.params, self.no_log_values, transport=self.transport)
+        return self._client
+
+    def close(self):
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+
+def execute(ctx, operation):
+    """Run operation(ctx) and return the module result: diff only in diff mode, warnings added."""
+    try:
+        result = operation(ctx)
+    finally:
+        ctx.close()
+    if not ctx.diff:
+        result.pop("diff", None)
+    if ctx.warnings:
+        result["warnings"] = list(ctx.warnings)
+    return result
+
+
 def run(module, operation, requires=("httpx", "yaml")):
-    """Call operation(module) and exit with the dict it returns.
+    """Run a module's operation and exit with its result, or fail with its error's one-line message.
 
     `requires` names the third-party packages the operation needs; a missing
-    one fails with missing_required_lib(). The operation may add secret values
-    it derived to module.no_log_values before returning or raising.
+    one fails with missing_required_lib().
     """
     for name in requires:
         if name in IMPORT_ERRORS:
             module.fail_json(msg=missing_required_lib(PIP_NAMES.get(name, name)), exception=IMPORT_ERRORS[name])
     try:
-        result = operation(module)
+        result = execute(Context.from_module(module), operation)
     except EmergencyError as exc:
         module.fail_json(msg=str(exc), **{k: v for k, v in exc.details.items() if v is not None})
     module.exit_json(**result)

@@ -1,6 +1,7 @@
-"""HTTP health probing: latency sampling and percentiles, error classification,
-and a concurrent prober for many targets (direct URLs or in-cluster Services
-reached through the Kubernetes API server's service proxy).
+"""HTTP health probing: latency sampling and percentiles, the verdict per
+target, and a concurrent prober for many targets (direct URLs or in-cluster
+Services reached through the Kubernetes API server's service proxy). The
+health_probe module's option handling is services/health_probe.py.
 
 Targets are probed concurrently (one thread each, bounded); the samples of one
 target are taken one after another on a keep-alive connection, as the
@@ -9,23 +10,24 @@ runbook's `for i in 1..10; curl -w %{time_total}` loop does.
 from __future__ import annotations
 
 import math
-import random
-import ssl
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
+from ansible_collections.mataresit.emergency.plugins.module_utils import http
 from ansible_collections.mataresit.emergency.plugins.module_utils.deps import optional_import
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import (
-    ApiError, ConfigError, EmergencyError, NotFoundError, UnreachableError,
+    ApiError, ConfigError, NotFoundError, UnreachableError,
 )
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import resources
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.client import K8sClient
 
 httpx = optional_import("httpx")
 
-USER_AGENT = "mataresit.emergency health_probe"
+USER_AGENT = http.PROBE_USER_AGENT
+# A sample is retried only when its connection was never established (http.classify): anything the
+# server answered, or failed to answer, is part of the health verdict.
+# The number of retries is each target's own (option `retries`).
+RETRY = http.RetryPolicy(backoff_base=0.1, backoff_cap=2.0, safe_methods=frozenset())
 # Error kinds, most severe first: a target's `error` is the first kind seen in this order.
 ERROR_KINDS = ("tls", "refused", "unreachable", "timeout", "connection", "unexpected_status", "body_mismatch", "slow")
 MAX_WORKERS = 16
@@ -59,43 +61,6 @@ def latency_stats(latencies_ms):
         "mean": sum(latencies_ms) / len(latencies_ms),
     }
     return {key: round(value, 3) for key, value in stats.items()}
-
-
-# -- error classification ----------------------------------------------------
-def _causes(exc):
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        yield exc
-        exc = exc.__cause__ or exc.__context__
-
-
-def classify(exc):
-    """Map an httpx transport error to (kind, retryable, detail).
-
-    Only connection-establishment failures (refused, unreachable, connect
-    timeout) are retryable: the request never reached the server.
-    """
-    detail = str(exc) or type(exc).__name__
-    if isinstance(exc, httpx.ConnectTimeout):
-        return "timeout", True, f"connect timeout: {detail}"
-    if isinstance(exc, httpx.TimeoutException):
-        return "timeout", False, f"{type(exc).__name__}: {detail}"
-    if isinstance(exc, httpx.ConnectError):
-        chain = list(_causes(exc))
-        text = " ".join(str(e) for e in chain).lower()
-        if any(isinstance(e, (ssl.SSLError, ssl.CertificateError)) for e in chain) or \
-                any(word in text for word in ("ssl", "certificate", "tls", "handshake")):
-            return "tls", False, detail
-        if any(isinstance(e, ConnectionRefusedError) for e in chain) or "refused" in text or "errno 111" in text:
-            return "refused", True, detail
-        return "unreachable", True, detail
-    return "connection", False, f"{type(exc).__name__}: {detail}"
-
-
-def backoff_delay(attempt, base=0.1, cap=2.0):
-    """Capped exponential backoff with jitter for the attempt-th retry (1-based)."""
-    return min(cap, base * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
 
 
 # -- targets -----------------------------------------------------------------
@@ -132,63 +97,6 @@ class Sample:
     body: str = field(default=None, repr=False)
 
 
-def build_targets(params):
-    """Targets from module params: per-target options fall back to the module-level ones."""
-    targets = []
-    for index, spec in enumerate(params.get("targets") or []):
-        def opt(key, spec=spec):
-            value = spec.get(key)
-            return params.get(key) if value is None else value
-
-        url, service = spec.get("url"), spec.get("service")
-        if bool(url) == bool(service):
-            raise ConfigError(f"Failed to read target {index + 1}: give exactly one of 'url' or 'service'.")
-        if url:
-            parts = urlsplit(url)
-            if parts.scheme not in ("http", "https") or not parts.netloc:
-                raise ConfigError(f"Failed to read target {index + 1}: '{url}' is not an http(s) URL.")
-        else:
-            service = _service(service, index)
-        expected = opt("expected_status") or [200]
-        if isinstance(expected, int):
-            expected = [expected]
-        samples, timeout, retries = opt("samples"), opt("timeout"), opt("retries")
-        if samples is None or samples < 1:
-            raise ConfigError(f"Failed to read target {index + 1}: 'samples' must be at least 1.")
-        if timeout is None or timeout <= 0:
-            raise ConfigError(f"Failed to read target {index + 1}: 'timeout' must be a positive number of seconds.")
-        name = spec.get("name") or url or f"{service['namespace']}/{service['name']}:{service['port']}{service['path']}"
-        targets.append(Target(
-            name=name, url=url, service=service, expected_status=tuple(int(s) for s in expected),
-            samples=int(samples), timeout=float(timeout), retries=max(0, int(retries or 0)),
-            max_latency_ms=opt("max_latency_ms"), max_peak_latency_ms=opt("max_peak_latency_ms"),
-            contains=spec.get("contains"),
-            validate_certs=True if spec.get("validate_certs") is None else bool(spec["validate_certs"]),
-        ))
-    if not targets:
-        raise ConfigError("Failed to read targets: give at least one target with 'url' or 'service'.")
-    names = [t.name for t in targets]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise ConfigError(f"Failed to read targets: names must be unique, repeated: {', '.join(duplicates)}; "
-                          "set 'name' on each target.")
-    return targets
-
-
-def _service(service, index):
-    missing = [k for k in ("namespace", "name", "port") if not service.get(k) and service.get(k) != 0]
-    if missing:
-        raise ConfigError(f"Failed to read target {index + 1}: service needs {', '.join(missing)}.")
-    port = service["port"]
-    if isinstance(port, bool) or not isinstance(port, (int, str)) or (isinstance(port, str) and not port.strip()):
-        raise ConfigError(f"Failed to read target {index + 1}: service port must be a number or a port name.")
-    port = int(port) if isinstance(port, int) or str(port).isdigit() else str(port)
-    return {
-        "namespace": service["namespace"], "name": service["name"], "port": port,
-        "path": "/" + (service.get("path") or "/").lstrip("/"), "scheme": service.get("scheme") or "http",
-    }
-
-
 # -- probing -----------------------------------------------------------------
 class Prober:
     """Probes targets concurrently with one HTTP client per TLS setting (keep-alive, HTTP/1.1)
@@ -199,7 +107,7 @@ class Prober:
     """
 
     def __init__(self, k8s_factory=None, transport=None, clock=time.perf_counter, sleep=time.sleep,
-                 backoff=backoff_delay, max_workers=MAX_WORKERS):
+                 backoff=None, max_workers=MAX_WORKERS):
         self._k8s_factory = k8s_factory
         self._k8s = None
         self._transport = transport
@@ -207,7 +115,7 @@ class Prober:
         self._plain_verify = True
         self._clock = clock
         self._sleep = sleep
-        self._backoff = backoff
+        self._backoff = backoff or (lambda attempt: http.backoff(attempt, RETRY))
         self._max_workers = max_workers
 
     # clients -----------------------------------------------------------------
@@ -221,21 +129,15 @@ class Prober:
     def http(self, verify=True):
         """The client for a TLS setting (built once; verify=True loads the CA bundle)."""
         if verify not in self._clients:
-            self._clients[verify] = httpx.Client(
-                verify=verify, http1=True, http2=False, follow_redirects=False, transport=self._transport,
-                timeout=httpx.Timeout(5.0),
-                limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
-                headers={"User-Agent": USER_AGENT},
-            )
+            self._clients[verify] = http.client(verify=verify, timeout=5.0, pool=64, transport=self._transport,
+                                                user_agent=USER_AGENT)
         return self._clients[verify]
 
     def close(self):
+        """Close the direct HTTP clients (the Kubernetes client belongs to whoever made it)."""
         for client in self._clients.values():
             client.close()
         self._clients.clear()
-        if self._k8s is not None:
-            self._k8s.close()
-            self._k8s = None
 
     def __enter__(self):
         return self
@@ -285,8 +187,8 @@ class Prober:
             try:
                 response = send()
             except httpx.TransportError as exc:
-                kind, retryable, detail = classify(exc)
-                if retryable and retries < target.retries:
+                kind, _never_sent, detail = http.classify(exc)
+                if retries < target.retries and http.retry_delay(1, RETRY, "GET", error=exc) is not None:
                     retries += 1
                     self._sleep(self._backoff(retries))
                     continue
@@ -444,18 +346,3 @@ def unhealthy_summary(results):
     bad = [r for r in results if not r["healthy"]]
     return f"{len(bad)} of {len(results)} targets unhealthy: " + "; ".join(
         f"{r['name']} ({r['error']}: {r['message']})" for r in bad)
-
-
-# -- module operation --------------------------------------------------------
-def health_probe(module, transport=None):
-    """The health_probe module's operation: probe, judge, and fail only when asked."""
-    params = module.params
-    targets = build_targets(params)
-    started = time.monotonic()
-    with Prober(k8s_factory=lambda: K8sClient.from_params(params, module), transport=transport) as prober:
-        outcome = prober.probe(targets)
-    result = dict(changed=False, duration_ms=round((time.monotonic() - started) * 1000.0, 1), **outcome)
-    if params.get("fail_on_unhealthy") and not outcome["healthy"]:
-        details = {k: v for k, v in result.items() if k != "changed"}
-        raise EmergencyError(f"Failed to confirm health: {unhealthy_summary(outcome['targets'])}", **details)
-    return result

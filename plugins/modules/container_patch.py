@@ -20,36 +20,22 @@ author:
 extends_documentation_fragment:
   - mataresit.emergency.k8s_auth
   - mataresit.emergency.k8s_auth.WAIT
-  - mataresit.emergency.k8s_auth.INCIDENT_DIR
+  - mataresit.emergency.k8s_auth.WORKLOAD
+  - mataresit.emergency.incident_dir
+  - mataresit.emergency.attributes
+  - mataresit.emergency.attributes.K8S
 attributes:
   check_mode:
-    description: The patch is sent as a server-side dry run (C(dryRun=All)); nothing is persisted or recorded.
     support: full
+    details: The patch is sent as a server-side dry run (C(dryRun=All)); nothing is persisted or recorded.
   diff_mode:
-    description: Returns the container's env and resources before and after.
     support: full
-  action_group:
-    description: Use C(group/mataresit.emergency.k8s) in C(module_defaults) to set the connection options.
-    support: full
-    membership:
-      - mataresit.emergency.k8s
+    details: Returns the container's env and resources before and after.
+  platform:
+    platforms: kubernetes
 options:
   kind:
-    description:
-      - Kind of the workload.
-    type: str
-    default: Deployment
     choices: [Deployment, StatefulSet, DaemonSet]
-  name:
-    description:
-      - Name of the workload.
-    type: str
-    required: true
-  namespace:
-    description:
-      - Namespace of the workload.
-    type: str
-    required: true
   container:
     description:
       - Name of the container in the pod template.
@@ -137,27 +123,24 @@ elapsed:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mataresit.emergency.plugins.module_utils import module_runner
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import container_patch
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.args import (
-    INCIDENT_DIR_ARG_SPEC, K8S_WAIT_ARG_SPEC, k8s_spec,
+from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.args import K8S_WAIT_ARG_SPEC, k8s_spec, workload_spec
+from ansible_collections.mataresit.emergency.plugins.module_utils.module_runner import run
+from ansible_collections.mataresit.emergency.plugins.module_utils.services import container_patch
+from ansible_collections.mataresit.emergency.plugins.module_utils.workspace import INCIDENT_DIR_ARG_SPEC
+
+ARGUMENT_SPEC = k8s_spec(
+    K8S_WAIT_ARG_SPEC, INCIDENT_DIR_ARG_SPEC, workload_spec(["Deployment", "StatefulSet", "DaemonSet"]),
+    container=dict(type="str", required=True),
+    state=dict(type="str", default="present", choices=["present", "revert"]),
+    env=dict(type="dict"),
+    resources=dict(type="dict"),
 )
 
 
 def main():
-    argument_spec = k8s_spec(
-        K8S_WAIT_ARG_SPEC, INCIDENT_DIR_ARG_SPEC,
-        kind=dict(type="str", default="Deployment", choices=["Deployment", "StatefulSet", "DaemonSet"]),
-        name=dict(type="str", required=True),
-        namespace=dict(type="str", required=True),
-        container=dict(type="str", required=True),
-        state=dict(type="str", default="present", choices=["present", "revert"]),
-        env=dict(type="dict"),
-        resources=dict(type="dict"),
-    )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
+    module = AnsibleModule(ARGUMENT_SPEC, supports_check_mode=True,
                            required_if=[("state", "present", ["env", "resources"], True)])
-    module_runner.run(module, container_patch.run)
+    run(module, container_patch.operation)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,9 @@ description:
 author:
   - mataresit engineers (@mataresit)
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
+  - mataresit.emergency.incident_dir
+  - mataresit.emergency.attributes
+  - mataresit.emergency.attributes.NOTIFY
 attributes:
   check_mode:
     support: full
@@ -100,11 +102,6 @@ options:
       - Seconds the SMTP connection and each command may take.
     type: float
     default: 30
-  incident_dir:
-    description:
-      - Incident workspace directory. When set, the sent email is recorded there (mode 0600) and an identical re-run
-        reports C(changed=false) without sending it again.
-    type: path
 """
 
 EXAMPLES = r"""
@@ -141,9 +138,9 @@ record:
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback
 
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.args import INCIDENT_DIR_ARG_SPEC
 from ansible_collections.mataresit.emergency.plugins.module_utils.module_runner import run
-from ansible_collections.mataresit.emergency.plugins.module_utils.notify import mail
+from ansible_collections.mataresit.emergency.plugins.module_utils.services import email
+from ansible_collections.mataresit.emergency.plugins.module_utils.workspace import INCIDENT_DIR_ARG_SPEC
 
 
 ARGUMENT_SPEC = dict(
@@ -167,8 +164,8 @@ ARGUMENT_SPEC = dict(
 
 
 def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True, required_together=[("username", "password")])
-    run(module, mail.run, requires=())
+    module = AnsibleModule(ARGUMENT_SPEC, supports_check_mode=True, required_together=[("username", "password")])
+    run(module, email.operation, requires=())
 
 
 if __name__ == "__main__":

@@ -23,8 +23,9 @@ author:
   - mataresit engineers (@mataresit)
 extends_documentation_fragment:
   - mataresit.emergency.k8s_auth
-  - mataresit.emergency.k8s_auth.INCIDENT_DIR
-  - ansible.builtin.action_common_attributes
+  - mataresit.emergency.incident_dir
+  - mataresit.emergency.attributes
+  - mataresit.emergency.attributes.K8S
 attributes:
   check_mode:
     support: full
@@ -151,31 +152,25 @@ duration:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.args import INCIDENT_DIR_ARG_SPEC, k8s_spec
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.client import K8sClient
+from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.args import k8s_spec
 from ansible_collections.mataresit.emergency.plugins.module_utils.module_runner import run
-from ansible_collections.mataresit.emergency.plugins.module_utils.security import forensics
+from ansible_collections.mataresit.emergency.plugins.module_utils.services import forensics
+from ansible_collections.mataresit.emergency.plugins.module_utils.workspace import INCIDENT_DIR_ARG_SPEC
 
-
-def operation(module):
-    with K8sClient.from_params(module.params, module) as client:
-        return forensics.capture(client, module.params, check_mode=module.check_mode,
-                                 no_log_values=module.no_log_values)
+ARGUMENT_SPEC = k8s_spec(
+    INCIDENT_DIR_ARG_SPEC,
+    namespace=dict(type="str", required=True),
+    dest=dict(type="path"),
+    since_seconds=dict(type="int", default=3600),
+    max_log_bytes=dict(type="int", default=1048576),
+    include_logs=dict(type="bool", default=True),
+    include_previous_logs=dict(type="bool", default=True),
+)
 
 
 def main():
-    argument_spec = k8s_spec(
-        INCIDENT_DIR_ARG_SPEC,
-        namespace=dict(type="str", required=True),
-        dest=dict(type="path"),
-        since_seconds=dict(type="int", default=3600),
-        max_log_bytes=dict(type="int", default=1048576),
-        include_logs=dict(type="bool", default=True),
-        include_previous_logs=dict(type="bool", default=True),
-    )
-    module = AnsibleModule(argument_spec=argument_spec, required_one_of=[("dest", "incident_dir")],
-                           supports_check_mode=True)
-    run(module, operation)
+    module = AnsibleModule(ARGUMENT_SPEC, required_one_of=[("dest", "incident_dir")], supports_check_mode=True)
+    run(module, forensics.operation)
 
 
 if __name__ == "__main__":

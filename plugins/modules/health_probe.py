@@ -25,6 +25,18 @@ description:
 version_added: 0.1.0
 author:
   - mataresit engineers (@mataresit)
+extends_documentation_fragment:
+  - mataresit.emergency.k8s_auth
+  - mataresit.emergency.attributes
+  - mataresit.emergency.attributes.K8S
+attributes:
+  check_mode:
+    support: full
+    details: Probing only reads, so the module probes in check mode as well and never reports a change.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
 options:
   targets:
     description:
@@ -128,17 +140,6 @@ options:
       - When V(false) (the default) the verdict is only returned in RV(healthy), for the play to decide.
     type: bool
     default: false
-extends_documentation_fragment:
-  - mataresit.emergency.k8s_auth
-  - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-    details: Probing only reads, so the module probes in check mode as well and never reports a change.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
 notes:
   - Latency is measured from the managed node (usually C(localhost)); through the service proxy it includes
     the API server hop.
@@ -278,17 +279,11 @@ targets:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.args import k8s_spec
+from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.args import k8s_spec, service_spec
 from ansible_collections.mataresit.emergency.plugins.module_utils.module_runner import run
-from ansible_collections.mataresit.emergency.plugins.module_utils.probe import health_probe
+from ansible_collections.mataresit.emergency.plugins.module_utils.services import health_probe
 
-SERVICE_SPEC = dict(
-    namespace=dict(type="str", required=True),
-    name=dict(type="str", required=True),
-    port=dict(type="raw", required=True),
-    path=dict(type="str", default="/"),
-    scheme=dict(type="str", choices=["http", "https"], default="http"),
-)
+SERVICE_SPEC = service_spec()
 
 TARGET_SPEC = dict(
     name=dict(type="str"),
@@ -318,8 +313,7 @@ ARGUMENT_SPEC = k8s_spec(
 
 
 def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    run(module, health_probe)
+    run(AnsibleModule(ARGUMENT_SPEC, supports_check_mode=True), health_probe.operation)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,16 @@ description:
     UTC day, so an automatic re-run of the same incident on the same day finds the same id.
 version_added: 0.1.0
 author: mataresit engineers (@mataresit)
+extends_documentation_fragment:
+  - mataresit.emergency.attributes
+attributes:
+  check_mode:
+    support: full
+    details: In check mode the workspace is not created.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
 options:
   severity:
     description: Runbook severity.
@@ -37,19 +47,35 @@ options:
   alert_started_at:
     description: When the alert started (ISO 8601), to measure the time to detect.
     type: str
+  alert:
+    description:
+      - The alert that started the run, as the collection's event source C(mataresit.emergency.alertmanager)
+        forwards it in C(event.alert.data), base64url JSON, which carries no template markers.
+      - It is decoded and returned as RV(alert), data that is never evaluated as a template; it gives the incident
+        id, the start time (time to detect) and, when O(reason) is omitted, the reason. A resolved alert closes the
+        incident it names and never opens one.
+    type: str
+  alert_signature:
+    description: The signature of O(alert) (C(event.alert.signature)).
+    type: str
+  alert_token:
+    description: The webhook's bearer token, to verify O(alert_signature); a signature that does not match fails.
+    type: str
+  require_authenticated_alert:
+    description: Fail unless O(alert) carries a signature that O(alert_token) verifies.
+    type: bool
+    default: false
   workspace_root:
     description:
       - Directory under which incident workspaces are created.
       - Defaults to E(MRE_INCIDENTS_DIR), else C(~/.mataresit-emergency/incidents).
     type: path
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-    details: In check mode the workspace is not created.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
+  create:
+    description:
+      - Whether to create the workspace of a new incident. V(false) fails unless the incident exists, for runs
+        that work on an earlier incident (reverting or restoring what it changed).
+    type: bool
+    default: true
 """
 
 EXAMPLES = r"""
@@ -71,49 +97,66 @@ incident_dir:
   description: The incident workspace.
   returned: always
   type: str
+cluster_dirs:
+  description: Per cluster of O(clusters), the part of the workspace where its steps record what they replace.
+  returned: always
+  type: dict
+  sample: {"prod-eu": "/var/lib/incidents/p0-20261127-1a2b3c4d/clusters/prod-eu"}
+evidence_dirs:
+  description: Per cluster of O(clusters), where its forensic evidence bundles go.
+  returned: always
+  type: dict
+  sample: {"prod-eu": "/var/lib/incidents/p0-20261127-1a2b3c4d/evidence/prod-eu"}
 opened_at:
   description: When the incident was first opened (UTC).
   returned: always
   type: str
 response_target_minutes:
   description: Minutes within which the runbook requires the response to act for this severity.
-  returned: always
+  returned: when found
   type: int
+found:
+  description: Whether the incident exists (false only for a resolved alert whose incident was never opened).
+  returned: always
+  type: bool
+notified:
+  description: Whether notifications were sent for the incident.
+  returned: always
+  type: bool
+alert:
+  description: The alert that started the incident (name, status, severity, start and end, summary, labels,
+    annotations), exactly as received.
+  returned: when O(alert) is given
+  type: dict
+alert_authenticated:
+  description: Whether O(alert) carried a signature that O(alert_token) verified.
+  returned: when O(alert) is given
+  type: bool
 """
-
-import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mataresit.emergency.plugins.module_utils.incident import open_incident
 from ansible_collections.mataresit.emergency.plugins.module_utils.module_runner import run
+from ansible_collections.mataresit.emergency.plugins.module_utils.services import incident
 
-
-DEFAULT_WORKSPACE_ROOT = os.path.join(os.environ.get("HOME", "/root"), ".mataresit-emergency", "incidents")
-
-
-def open_from_params(module):
-    p = module.params
-    root = p["workspace_root"] or os.environ.get("MRE_INCIDENTS_DIR") or DEFAULT_WORKSPACE_ROOT
-    changed, incident = open_incident(root, p["severity"], p["reason"], p["clusters"], p["incident_id"],
-                                      p["environment"], p["alert_started_at"], module.check_mode)
-    return dict(changed=changed, **incident)
+ARGUMENT_SPEC = dict(
+    severity=dict(type="str", required=True, choices=["P0", "P1", "P2", "P3"]),
+    reason=dict(type="str"),
+    incident_id=dict(type="str"),
+    clusters=dict(type="list", elements="str", default=[]),
+    environment=dict(type="str"),
+    alert_started_at=dict(type="str"),
+    workspace_root=dict(type="path"),
+    create=dict(type="bool", default=True),
+    alert=dict(type="str"),
+    alert_signature=dict(type="str"),
+    alert_token=dict(type="str", no_log=True),
+    require_authenticated_alert=dict(type="bool", default=False),
+)
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            severity=dict(type="str", required=True, choices=["P0", "P1", "P2", "P3"]),
-            reason=dict(type="str"),
-            incident_id=dict(type="str"),
-            clusters=dict(type="list", elements="str", default=[]),
-            environment=dict(type="str"),
-            alert_started_at=dict(type="str"),
-            workspace_root=dict(type="path"),
-        ),
-        supports_check_mode=True,
-    )
-    run(module, open_from_params, requires=())
+    run(AnsibleModule(ARGUMENT_SPEC, supports_check_mode=True), incident.operation, requires=())
 
 
 if __name__ == "__main__":

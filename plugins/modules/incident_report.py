@@ -13,6 +13,16 @@ description:
     actions taken and follow-ups.
 version_added: 0.1.0
 author: mataresit engineers (@mataresit)
+extends_documentation_fragment:
+  - mataresit.emergency.attributes
+attributes:
+  check_mode:
+    support: full
+    details: In check mode the report is rendered and returned but not written.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
 options:
   incident_dir:
     description: The incident workspace (as returned by M(mataresit.emergency.incident)).
@@ -28,14 +38,6 @@ options:
   resolved_at:
     description: When the incident was resolved (ISO 8601); the last successful validation when omitted.
     type: str
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-    details: In check mode the report is rendered and returned but not written.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
 """
 
 EXAMPLES = r"""
@@ -61,28 +63,19 @@ figures:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mataresit.emergency.plugins.module_utils.incident import write_report
 from ansible_collections.mataresit.emergency.plugins.module_utils.module_runner import run
+from ansible_collections.mataresit.emergency.plugins.module_utils.services import incident_report
 
-
-def report_from_params(module):
-    p = module.params
-    changed, path, text, figures = write_report(p["incident_dir"], p["impact"], p["follow_ups"], p["resolved_at"],
-                                                module.check_mode)
-    return dict(changed=changed, path=path, report=text, figures=figures)
+ARGUMENT_SPEC = dict(
+    incident_dir=dict(type="path", required=True),
+    impact=dict(type="str"),
+    follow_ups=dict(type="list", elements="str"),
+    resolved_at=dict(type="str"),
+)
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            incident_dir=dict(type="path", required=True),
-            impact=dict(type="str"),
-            follow_ups=dict(type="list", elements="str"),
-            resolved_at=dict(type="str"),
-        ),
-        supports_check_mode=True,
-    )
-    run(module, report_from_params, requires=())
+    run(AnsibleModule(ARGUMENT_SPEC, supports_check_mode=True), incident_report.operation, requires=())
 
 
 if __name__ == "__main__":

@@ -20,14 +20,16 @@ author:
   - mataresit engineers (@mataresit)
 extends_documentation_fragment:
   - mataresit.emergency.k8s_auth
-  - mataresit.emergency.k8s_auth.INCIDENT_DIR
-  - ansible.builtin.action_common_attributes
+  - mataresit.emergency.incident_dir
+  - mataresit.emergency.attributes
+  - mataresit.emergency.attributes.K8S
 attributes:
   check_mode:
     support: full
     details: Writes are sent as a server-side dry run (C(dryRun=All)).
   diff_mode:
     support: full
+    details: Returns the policy before and after.
   platform:
     platforms: kubernetes
 options:
@@ -159,38 +161,31 @@ record:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.args import INCIDENT_DIR_ARG_SPEC, k8s_spec
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.client import K8sClient
+from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.args import k8s_spec
 from ansible_collections.mataresit.emergency.plugins.module_utils.module_runner import run
-from ansible_collections.mataresit.emergency.plugins.module_utils.security import isolation
+from ansible_collections.mataresit.emergency.plugins.module_utils.services import isolation
+from ansible_collections.mataresit.emergency.plugins.module_utils.workspace import INCIDENT_DIR_ARG_SPEC
 
-
-def operation(module):
-    with K8sClient.from_params(module.params, module) as client:
-        result = isolation.apply(client, module.params, check_mode=module.check_mode)
-    if not module._diff:
-        result.pop("diff", None)
-    return result
+ARGUMENT_SPEC = k8s_spec(
+    INCIDENT_DIR_ARG_SPEC,
+    namespace=dict(type="str", required=True),
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+    name=dict(type="str", default="mataresit-emergency-isolation"),
+    allow_dns=dict(type="bool", default=True),
+    dns_namespace=dict(type="str", default="kube-system"),
+    monitoring_namespaces=dict(type="list", elements="str", default=["monitoring"]),
+    monitoring_ports=dict(type="list", elements="int", default=[9090, 9091]),
+    evidence_store_cidrs=dict(type="list", elements="str", default=[]),
+    evidence_store_namespaces=dict(type="list", elements="str", default=[]),
+    evidence_store_ports=dict(type="list", elements="int", default=[]),
+    allow_same_namespace=dict(type="bool", default=False),
+    extra_ingress=dict(type="list", elements="dict", default=[]),
+    extra_egress=dict(type="list", elements="dict", default=[]),
+)
 
 
 def main():
-    argument_spec = k8s_spec(
-        INCIDENT_DIR_ARG_SPEC,
-        namespace=dict(type="str", required=True),
-        state=dict(type="str", choices=["present", "absent"], default="present"),
-        name=dict(type="str", default="mataresit-emergency-isolation"),
-        allow_dns=dict(type="bool", default=True),
-        dns_namespace=dict(type="str", default="kube-system"),
-        monitoring_namespaces=dict(type="list", elements="str", default=["monitoring"]),
-        monitoring_ports=dict(type="list", elements="int", default=[9090, 9091]),
-        evidence_store_cidrs=dict(type="list", elements="str", default=[]),
-        evidence_store_namespaces=dict(type="list", elements="str", default=[]),
-        evidence_store_ports=dict(type="list", elements="int", default=[]),
-        allow_same_namespace=dict(type="bool", default=False),
-        extra_ingress=dict(type="list", elements="dict", default=[]),
-        extra_egress=dict(type="list", elements="dict", default=[]),
-    )
-    run(AnsibleModule(argument_spec=argument_spec, supports_check_mode=True), operation)
+    run(AnsibleModule(ARGUMENT_SPEC, supports_check_mode=True), isolation.operation)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,18 @@ description:
 version_added: 0.1.0
 author:
   - mataresit engineers (@mataresit)
+extends_documentation_fragment:
+  - mataresit.emergency.k8s_auth
+  - mataresit.emergency.attributes
+  - mataresit.emergency.attributes.K8S
+attributes:
+  check_mode:
+    support: full
+    details: Reading metrics changes nothing, so the module reads in check mode as well.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
 options:
   url:
     description:
@@ -89,17 +101,6 @@ options:
     description: Fail the task when any threshold is breached; the message lists the breaches.
     type: bool
     default: false
-extends_documentation_fragment:
-  - mataresit.emergency.k8s_auth
-  - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-    details: Reading metrics changes nothing, so the module reads in check mode as well.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
 requirements:
   - httpx
   - prometheus-client
@@ -250,17 +251,11 @@ duration_ms:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.args import k8s_spec
-from ansible_collections.mataresit.emergency.plugins.module_utils.metrics import metrics_probe
+from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.args import k8s_spec, service_spec
 from ansible_collections.mataresit.emergency.plugins.module_utils.module_runner import run
+from ansible_collections.mataresit.emergency.plugins.module_utils.services import metrics_probe
 
-SERVICE_SPEC = dict(
-    namespace=dict(type="str", required=True),
-    name=dict(type="str", required=True),
-    port=dict(type="raw", required=True),
-    path=dict(type="str", default="/metrics"),
-    scheme=dict(type="str", choices=["http", "https"], default="http"),
-)
+SERVICE_SPEC = service_spec("/metrics")
 
 ARGUMENT_SPEC = k8s_spec(
     url=dict(type="str"),
@@ -276,13 +271,13 @@ ARGUMENT_SPEC = k8s_spec(
 
 def main():
     module = AnsibleModule(
-        argument_spec=ARGUMENT_SPEC,
+        ARGUMENT_SPEC,
         mutually_exclusive=[("url", "service")],
         required_one_of=[("url", "service")],
         required_if=[("all_pods", True, ("service",))],
         supports_check_mode=True,
     )
-    run(module, metrics_probe, requires=("httpx", "yaml", "prometheus_client"))
+    run(module, metrics_probe.operation, requires=("httpx", "yaml", "prometheus_client"))
 
 
 if __name__ == "__main__":

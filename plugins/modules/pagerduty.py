@@ -21,7 +21,9 @@ author:
   - mataresit engineers (@mataresit)
 extends_documentation_fragment:
   - mataresit.emergency.saas
-  - ansible.builtin.action_common_attributes
+  - mataresit.emergency.incident_dir
+  - mataresit.emergency.attributes
+  - mataresit.emergency.attributes.NOTIFY
 attributes:
   check_mode:
     support: full
@@ -261,8 +263,8 @@ record:
 from ansible.module_utils.basic import AnsibleModule, env_fallback
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.module_runner import run
-from ansible_collections.mataresit.emergency.plugins.module_utils.notify import pagerduty
-from ansible_collections.mataresit.emergency.plugins.module_utils.notify.common import SAAS_HTTP_ARG_SPEC
+from ansible_collections.mataresit.emergency.plugins.module_utils.notifications import SAAS_HTTP_ARG_SPEC
+from ansible_collections.mataresit.emergency.plugins.module_utils.services import pagerduty
 
 
 ARGUMENT_SPEC = dict(
@@ -298,12 +300,12 @@ ARGUMENT_SPEC = dict(
 
 def main():
     module = AnsibleModule(
-        argument_spec=ARGUMENT_SPEC,
+        ARGUMENT_SPEC,
         supports_check_mode=True,
         required_one_of=[("incident_id", "dedup_key")],
         required_if=[("api", "events", ("routing_key",)), ("api", "rest", ("api_token",))],
     )
-    run(module, pagerduty.run)
+    run(module, pagerduty.operation)
 
 
 if __name__ == "__main__":

@@ -22,19 +22,18 @@ author:
 extends_documentation_fragment:
   - mataresit.emergency.k8s_auth
   - mataresit.emergency.k8s_auth.WAIT
-  - mataresit.emergency.k8s_auth.INCIDENT_DIR
+  - mataresit.emergency.incident_dir
+  - mataresit.emergency.attributes
+  - mataresit.emergency.attributes.K8S
 attributes:
   check_mode:
-    description: Deletes are sent as a server-side dry run (C(dryRun=All)); no pod is deleted, nothing is recorded.
     support: full
+    details: Deletes are sent as a server-side dry run (C(dryRun=All)); no pod is deleted, nothing is recorded.
   diff_mode:
-    description: Returns the names of the pods that are (or would be) deleted.
     support: full
-  action_group:
-    description: Use C(group/mataresit.emergency.k8s) in C(module_defaults) to set the connection options.
-    support: full
-    membership:
-      - mataresit.emergency.k8s
+    details: Returns the names of the pods that are (or would be) deleted.
+  platform:
+    platforms: kubernetes
 options:
   namespace:
     description:
@@ -134,25 +133,24 @@ elapsed:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mataresit.emergency.plugins.module_utils import module_runner
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import pod_recycle
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.args import (
-    INCIDENT_DIR_ARG_SPEC, K8S_WAIT_ARG_SPEC, k8s_spec,
+from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.args import K8S_WAIT_ARG_SPEC, k8s_spec
+from ansible_collections.mataresit.emergency.plugins.module_utils.module_runner import run
+from ansible_collections.mataresit.emergency.plugins.module_utils.services import pod_recycle
+from ansible_collections.mataresit.emergency.plugins.module_utils.workspace import INCIDENT_DIR_ARG_SPEC
+
+ARGUMENT_SPEC = k8s_spec(
+    K8S_WAIT_ARG_SPEC, INCIDENT_DIR_ARG_SPEC,
+    namespace=dict(type="str", required=True),
+    label_selector=dict(type="str"),
+    not_running=dict(type="bool", default=False),
+    phases=dict(type="list", elements="str", choices=["Pending", "Running", "Succeeded", "Failed", "Unknown"]),
+    not_ready=dict(type="bool", default=False),
+    max_concurrent=dict(type="int", default=0),
 )
 
 
 def main():
-    argument_spec = k8s_spec(
-        K8S_WAIT_ARG_SPEC, INCIDENT_DIR_ARG_SPEC,
-        namespace=dict(type="str", required=True),
-        label_selector=dict(type="str"),
-        not_running=dict(type="bool", default=False),
-        phases=dict(type="list", elements="str", choices=["Pending", "Running", "Succeeded", "Failed", "Unknown"]),
-        not_ready=dict(type="bool", default=False),
-        max_concurrent=dict(type="int", default=0),
-    )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    module_runner.run(module, pod_recycle.run)
+    run(AnsibleModule(ARGUMENT_SPEC, supports_check_mode=True), pod_recycle.operation)
 
 
 if __name__ == "__main__":

@@ -21,19 +21,19 @@ author:
 extends_documentation_fragment:
   - mataresit.emergency.k8s_auth
   - mataresit.emergency.k8s_auth.WAIT
-  - mataresit.emergency.k8s_auth.INCIDENT_DIR
+  - mataresit.emergency.k8s_auth.WORKLOAD
+  - mataresit.emergency.incident_dir
+  - mataresit.emergency.attributes
+  - mataresit.emergency.attributes.K8S
 attributes:
   check_mode:
-    description: Writes are sent as a server-side dry run (C(dryRun=All)); nothing is persisted or recorded.
     support: full
+    details: Writes are sent as a server-side dry run (C(dryRun=All)); nothing is persisted or recorded.
   diff_mode:
-    description: Returns the pod template before and after the change.
     support: full
-  action_group:
-    description: Use C(group/mataresit.emergency.k8s) in C(module_defaults) to set the connection options.
-    support: full
-    membership:
-      - mataresit.emergency.k8s
+    details: Returns the pod template before and after the change.
+  platform:
+    platforms: kubernetes
 options:
   action:
     description:
@@ -42,21 +42,7 @@ options:
     required: true
     choices: [restart, undo, status, history]
   kind:
-    description:
-      - Kind of the workload.
-    type: str
-    default: Deployment
     choices: [Deployment, StatefulSet, DaemonSet]
-  name:
-    description:
-      - Name of the workload.
-    type: str
-    required: true
-  namespace:
-    description:
-      - Namespace of the workload.
-    type: str
-    required: true
   to_revision:
     description:
       - Revision to go back to with O(action=undo); defaults to the revision before the current one.
@@ -176,25 +162,21 @@ elapsed:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mataresit.emergency.plugins.module_utils import module_runner
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import rollout
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.args import (
-    INCIDENT_DIR_ARG_SPEC, K8S_WAIT_ARG_SPEC, k8s_spec,
+from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.args import K8S_WAIT_ARG_SPEC, k8s_spec, workload_spec
+from ansible_collections.mataresit.emergency.plugins.module_utils.module_runner import run
+from ansible_collections.mataresit.emergency.plugins.module_utils.services import rollout
+from ansible_collections.mataresit.emergency.plugins.module_utils.workspace import INCIDENT_DIR_ARG_SPEC
+
+ARGUMENT_SPEC = k8s_spec(
+    K8S_WAIT_ARG_SPEC, INCIDENT_DIR_ARG_SPEC, workload_spec(["Deployment", "StatefulSet", "DaemonSet"]),
+    action=dict(type="str", required=True, choices=["restart", "undo", "status", "history"]),
+    to_revision=dict(type="int"),
+    reason=dict(type="str"),
 )
 
 
 def main():
-    argument_spec = k8s_spec(
-        K8S_WAIT_ARG_SPEC, INCIDENT_DIR_ARG_SPEC,
-        action=dict(type="str", required=True, choices=["restart", "undo", "status", "history"]),
-        kind=dict(type="str", default="Deployment", choices=["Deployment", "StatefulSet", "DaemonSet"]),
-        name=dict(type="str", required=True),
-        namespace=dict(type="str", required=True),
-        to_revision=dict(type="int"),
-        reason=dict(type="str"),
-    )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    module_runner.run(module, rollout.run)
+    run(AnsibleModule(ARGUMENT_SPEC, supports_check_mode=True), rollout.operation)
 
 
 if __name__ == "__main__":

@@ -19,36 +19,22 @@ author:
 extends_documentation_fragment:
   - mataresit.emergency.k8s_auth
   - mataresit.emergency.k8s_auth.WAIT
-  - mataresit.emergency.k8s_auth.INCIDENT_DIR
+  - mataresit.emergency.k8s_auth.WORKLOAD
+  - mataresit.emergency.incident_dir
+  - mataresit.emergency.attributes
+  - mataresit.emergency.attributes.K8S
 attributes:
   check_mode:
-    description: The scale request is sent as a server-side dry run (C(dryRun=All)); nothing changes, no wait, no sleep.
     support: full
+    details: The scale request is sent as a server-side dry run (C(dryRun=All)); nothing changes, no wait, no sleep.
   diff_mode:
-    description: Returns the replica count before and after.
     support: full
-  action_group:
-    description: Use C(group/mataresit.emergency.k8s) in C(module_defaults) to set the connection options.
-    support: full
-    membership:
-      - mataresit.emergency.k8s
+    details: Returns the replica count before and after.
+  platform:
+    platforms: kubernetes
 options:
   kind:
-    description:
-      - Kind of the workload.
-    type: str
-    default: Deployment
     choices: [Deployment, StatefulSet, ReplicaSet]
-  name:
-    description:
-      - Name of the workload.
-    type: str
-    required: true
-  namespace:
-    description:
-      - Namespace of the workload.
-    type: str
-    required: true
   state:
     description:
       - V(present) sets O(replicas).
@@ -169,30 +155,26 @@ elapsed:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mataresit.emergency.plugins.module_utils import module_runner
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import scale
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.args import (
-    INCIDENT_DIR_ARG_SPEC, K8S_WAIT_ARG_SPEC, k8s_spec,
+from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.args import K8S_WAIT_ARG_SPEC, k8s_spec, workload_spec
+from ansible_collections.mataresit.emergency.plugins.module_utils.module_runner import run
+from ansible_collections.mataresit.emergency.plugins.module_utils.services import scale
+from ansible_collections.mataresit.emergency.plugins.module_utils.workspace import INCIDENT_DIR_ARG_SPEC
+
+ARGUMENT_SPEC = k8s_spec(
+    K8S_WAIT_ARG_SPEC, INCIDENT_DIR_ARG_SPEC, workload_spec(["Deployment", "StatefulSet", "ReplicaSet"]),
+    state=dict(type="str", default="present", choices=["present", "restore", "drain_cycle"]),
+    replicas=dict(type="raw"),
+    min_replicas=dict(type="int"),
+    max_replicas=dict(type="int"),
+    previous_replicas=dict(type="int"),
+    drain_replicas=dict(type="int", default=2),
+    drain_seconds=dict(type="float", default=60),
 )
 
 
 def main():
-    argument_spec = k8s_spec(
-        K8S_WAIT_ARG_SPEC, INCIDENT_DIR_ARG_SPEC,
-        kind=dict(type="str", default="Deployment", choices=["Deployment", "StatefulSet", "ReplicaSet"]),
-        name=dict(type="str", required=True),
-        namespace=dict(type="str", required=True),
-        state=dict(type="str", default="present", choices=["present", "restore", "drain_cycle"]),
-        replicas=dict(type="raw"),
-        min_replicas=dict(type="int"),
-        max_replicas=dict(type="int"),
-        previous_replicas=dict(type="int"),
-        drain_replicas=dict(type="int", default=2),
-        drain_seconds=dict(type="float", default=60),
-    )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
-                           required_if=[("state", "present", ["replicas"])])
-    module_runner.run(module, scale.run)
+    module = AnsibleModule(ARGUMENT_SPEC, supports_check_mode=True, required_if=[("state", "present", ["replicas"])])
+    run(module, scale.operation)
 
 
 if __name__ == "__main__":

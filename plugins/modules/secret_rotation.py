@@ -26,10 +26,13 @@ description:
     registered as a no_log value.
 author:
   - mataresit engineers (@mataresit)
+requirements:
+  - cryptography
 extends_documentation_fragment:
   - mataresit.emergency.k8s_auth
   - mataresit.emergency.k8s_auth.WAIT
-  - ansible.builtin.action_common_attributes
+  - mataresit.emergency.attributes
+  - mataresit.emergency.attributes.K8S
 attributes:
   check_mode:
     support: full
@@ -40,8 +43,6 @@ attributes:
     details: The diff lists the keys that change with their sizes, never values.
   platform:
     platforms: kubernetes
-requirements:
-  - cryptography
 options:
   namespace:
     description:
@@ -266,50 +267,40 @@ state_file:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.args import K8S_WAIT_ARG_SPEC, k8s_spec
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.client import K8sClient
 from ansible_collections.mataresit.emergency.plugins.module_utils.module_runner import run
-from ansible_collections.mataresit.emergency.plugins.module_utils.security import rotation
+from ansible_collections.mataresit.emergency.plugins.module_utils.services import secret_rotation
 
 ALPHABETS = ["alnum", "hex", "urlsafe", "printable"]
 
-
-def operation(module):
-    with K8sClient.from_params(module.params, module) as client:
-        result = rotation.run(client, module.params, module.no_log_values, check_mode=module.check_mode)
-    for warning in result.pop("warnings", []):
-        module.warn(warning)
-    if not module._diff:
-        result.pop("diff", None)
-    return result
+ARGUMENT_SPEC = k8s_spec(
+    K8S_WAIT_ARG_SPEC,
+    namespace=dict(type="str", required=True),
+    state=dict(type="str", choices=["rotated", "restored"], default="rotated"),
+    incident_dir=dict(type="path", required=True),
+    backup_key=dict(type="str", required=True, no_log=True),
+    plan=dict(type="list", elements="dict", default=[], options=dict(
+        secret=dict(type="str", required=True, no_log=False),
+        key=dict(type="str", no_log=False),
+        action=dict(type="str", choices=["generate", "value", "keep"]),
+        length=dict(type="int"),
+        alphabet=dict(type="str", choices=ALPHABETS),
+        value=dict(type="str", no_log=True),
+        external=dict(type="bool", default=False),
+    )),
+    secrets=dict(type="list", elements="str", default=[], no_log=False),
+    default_rule=dict(type="dict", default={}, options=dict(
+        action=dict(type="str", choices=["generate", "keep"], default="generate"),
+        length=dict(type="int", default=32),
+        alphabet=dict(type="str", choices=ALPHABETS, default="alnum"),
+        external=dict(type="bool", default=False),
+    )),
+    restart_consumers=dict(type="bool", default=True),
+    reason=dict(type="str"),
+)
 
 
 def main():
-    argument_spec = k8s_spec(
-        K8S_WAIT_ARG_SPEC,
-        namespace=dict(type="str", required=True),
-        state=dict(type="str", choices=["rotated", "restored"], default="rotated"),
-        incident_dir=dict(type="path", required=True),
-        backup_key=dict(type="str", required=True, no_log=True),
-        plan=dict(type="list", elements="dict", default=[], options=dict(
-            secret=dict(type="str", required=True, no_log=False),
-            key=dict(type="str", no_log=False),
-            action=dict(type="str", choices=["generate", "value", "keep"]),
-            length=dict(type="int"),
-            alphabet=dict(type="str", choices=ALPHABETS),
-            value=dict(type="str", no_log=True),
-            external=dict(type="bool", default=False),
-        )),
-        secrets=dict(type="list", elements="str", default=[], no_log=False),
-        default_rule=dict(type="dict", default={}, options=dict(
-            action=dict(type="str", choices=["generate", "keep"], default="generate"),
-            length=dict(type="int", default=32),
-            alphabet=dict(type="str", choices=ALPHABETS, default="alnum"),
-            external=dict(type="bool", default=False),
-        )),
-        restart_consumers=dict(type="bool", default=True),
-        reason=dict(type="str"),
-    )
-    run(AnsibleModule(argument_spec=argument_spec, supports_check_mode=True), operation,
+    run(AnsibleModule(ARGUMENT_SPEC, supports_check_mode=True), secret_rotation.operation,
         requires=("httpx", "yaml", "cryptography"))
 
 

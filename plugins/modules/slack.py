@@ -19,7 +19,9 @@ author:
   - mataresit engineers (@mataresit)
 extends_documentation_fragment:
   - mataresit.emergency.saas
-  - ansible.builtin.action_common_attributes
+  - mataresit.emergency.incident_dir
+  - mataresit.emergency.attributes
+  - mataresit.emergency.attributes.NOTIFY
 attributes:
   check_mode:
     support: full
@@ -150,8 +152,8 @@ record:
 from ansible.module_utils.basic import AnsibleModule, env_fallback
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.module_runner import run
-from ansible_collections.mataresit.emergency.plugins.module_utils.notify import slack
-from ansible_collections.mataresit.emergency.plugins.module_utils.notify.common import SAAS_HTTP_ARG_SPEC
+from ansible_collections.mataresit.emergency.plugins.module_utils.notifications import SAAS_HTTP_ARG_SPEC
+from ansible_collections.mataresit.emergency.plugins.module_utils.services import slack
 
 
 ARGUMENT_SPEC = dict(
@@ -173,8 +175,7 @@ ARGUMENT_SPEC = dict(
 
 
 def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True, required_one_of=[("text", "title")])
-    run(module, slack.run)
+    run(AnsibleModule(ARGUMENT_SPEC, supports_check_mode=True, required_one_of=[("text", "title")]), slack.operation)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,9 @@ author:
   - mataresit engineers (@mataresit)
 extends_documentation_fragment:
   - mataresit.emergency.saas
-  - ansible.builtin.action_common_attributes
+  - mataresit.emergency.incident_dir
+  - mataresit.emergency.attributes
+  - mataresit.emergency.attributes.NOTIFY
 attributes:
   check_mode:
     support: full
@@ -29,6 +31,7 @@ attributes:
       - The module still reads (the unresolved incidents, the components) to decide what would change.
   diff_mode:
     support: full
+    details: Returns the incident before and after.
   platform:
     platforms: all
 options:
@@ -140,8 +143,8 @@ attempts:
 from ansible.module_utils.basic import AnsibleModule, env_fallback
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.module_runner import run
-from ansible_collections.mataresit.emergency.plugins.module_utils.notify import statuspage
-from ansible_collections.mataresit.emergency.plugins.module_utils.notify.common import SAAS_HTTP_ARG_SPEC
+from ansible_collections.mataresit.emergency.plugins.module_utils.notifications import SAAS_HTTP_ARG_SPEC
+from ansible_collections.mataresit.emergency.plugins.module_utils.services import statuspage
 
 
 ARGUMENT_SPEC = dict(
@@ -160,7 +163,7 @@ ARGUMENT_SPEC = dict(
 
 
 def main():
-    run(AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True), statuspage.run)
+    run(AnsibleModule(ARGUMENT_SPEC, supports_check_mode=True), statuspage.operation)
 
 
 if __name__ == "__main__":

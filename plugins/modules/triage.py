@@ -43,13 +43,17 @@ author:
   - mataresit engineers (@mataresit)
 extends_documentation_fragment:
   - mataresit.emergency.k8s_auth
+  - mataresit.emergency.attributes
+  - mataresit.emergency.attributes.K8S
 attributes:
   check_mode:
     support: full
-    description: Only reads; check mode makes the same reads.
+    details: Only reads; check mode makes the same reads.
   diff_mode:
     support: none
-    description: Nothing changes, so there is no diff.
+    details: Nothing changes, so there is no diff.
+  platform:
+    platforms: kubernetes
 options:
   namespace:
     description:
@@ -262,8 +266,8 @@ duration_seconds:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.args import k8s_spec
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.triage import triage
 from ansible_collections.mataresit.emergency.plugins.module_utils.module_runner import run
+from ansible_collections.mataresit.emergency.plugins.module_utils.services import triage
 
 LOGS_SPEC = dict(
     enabled=dict(type="bool", default=True),
@@ -283,21 +287,20 @@ EXTRA_TARGET_SPEC = dict(
 )
 
 
+ARGUMENT_SPEC = k8s_spec(
+    namespace=dict(type="str", required=True),
+    recent_deploy_window=dict(type="str", default="1h"),
+    max_events=dict(type="int", default=20),
+    max_samples=dict(type="int", default=20),
+    usage_threshold=dict(type="float", default=0.9),
+    history_limit=dict(type="int", default=10),
+    logs=dict(type="dict", options=LOGS_SPEC, apply_defaults=True),
+    extra_targets=dict(type="list", elements="dict", options=EXTRA_TARGET_SPEC, default=[]),
+)
+
+
 def main():
-    module = AnsibleModule(
-        argument_spec=k8s_spec(
-            namespace=dict(type="str", required=True),
-            recent_deploy_window=dict(type="str", default="1h"),
-            max_events=dict(type="int", default=20),
-            max_samples=dict(type="int", default=20),
-            usage_threshold=dict(type="float", default=0.9),
-            history_limit=dict(type="int", default=10),
-            logs=dict(type="dict", options=LOGS_SPEC, apply_defaults=True),
-            extra_targets=dict(type="list", elements="dict", options=EXTRA_TARGET_SPEC, default=[]),
-        ),
-        supports_check_mode=True,
-    )
-    run(module, triage)
+    run(AnsibleModule(ARGUMENT_SPEC, supports_check_mode=True), triage.operation)
 
 
 if __name__ == "__main__":

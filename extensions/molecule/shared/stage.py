@@ -25,13 +25,10 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[3]
-sys.path.insert(0, str(REPO / "tools"))
-sys.path.insert(0, str(REPO / ".collections"))
+from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.client import K8sClient
+from tools import localcluster, workload
 
-import localcluster  # noqa: E402
-import workload  # noqa: E402
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.client import K8sClient  # noqa: E402
+REPO = Path(__file__).resolve().parents[3]
 
 APP, WORKERS, BAD_APP, BAD_DB = "paperless-maverick", "embedding-queue-workers", "paperless-maverick:v2-bad", "-bad"
 KUBECONFIG = os.environ.get("MRE_KUBECONFIG") or str(REPO / "run" / "cluster" / "kubeconfig")

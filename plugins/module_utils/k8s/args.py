@@ -1,5 +1,6 @@
-"""Argument specs shared by every Kubernetes module (documented once in
-doc_fragments/k8s_auth.py and doc_fragments/k8s_wait.py)."""
+"""Argument specs shared by the Kubernetes modules, each documented once in
+doc_fragments/k8s_auth.py: K8S_AUTH_ARG_SPEC (DOCUMENTATION), K8S_WAIT_ARG_SPEC
+(WAIT), workload_spec() (WORKLOAD; each module documents its own kind choices)."""
 from __future__ import annotations
 
 from ansible.module_utils.basic import env_fallback
@@ -22,9 +23,25 @@ K8S_WAIT_ARG_SPEC = dict(
     wait_sleep=dict(type="float", default=1),
 )
 
-INCIDENT_DIR_ARG_SPEC = dict(
-    incident_dir=dict(type="path"),
-)
+
+def workload_spec(kinds):
+    """The workload a module acts on: kind (one of `kinds`, Deployment by default), name and namespace."""
+    return dict(
+        kind=dict(type="str", default="Deployment", choices=list(kinds)),
+        name=dict(type="str", required=True),
+        namespace=dict(type="str", required=True),
+    )
+
+
+def service_spec(path="/"):
+    """A Service port to reach through the API server's service proxy (health_probe, metrics_probe)."""
+    return dict(
+        namespace=dict(type="str", required=True),
+        name=dict(type="str", required=True),
+        port=dict(type="raw", required=True),
+        path=dict(type="str", default=path),
+        scheme=dict(type="str", choices=["http", "https"], default="http"),
+    )
 
 
 def k8s_spec(*specs, **extra):

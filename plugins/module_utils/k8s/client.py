@@ -4,10 +4,10 @@ whether the server was unreachable or refused."""
 from __future__ import annotations
 
 import json
-import random
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from ansible_collections.mataresit.emergency.plugins.module_utils import http
 from ansible_collections.mataresit.emergency.plugins.module_utils.deps import optional_import
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import (
     ApiError, ConflictError, NotFoundError, UnreachableError,
@@ -24,7 +24,8 @@ PATCH_TYPES = {
     "json": "application/json-patch+json",
     "apply": "application/apply-patch+yaml",
 }
-RETRY_STATUSES = {429, 500, 502, 503, 504}
+# Reads are repeated after a 5xx or a read error; writes only when they never reached the server (or a 429).
+RETRY = http.RetryPolicy(retries=2, backoff_base=0.4, backoff_cap=4.0, max_wait=10.0, safe_methods=frozenset({"GET"}))
 
 
 def _status_message(response):
@@ -37,39 +38,26 @@ def _status_message(response):
     return (response.text or response.reason_phrase).strip()[:300], None
 
 
-class K8sClient:
+class K8sClient(http.Session):
     """Thin synchronous client; safe to share between threads."""
 
-    def __init__(self, connection, transport=None, max_workers=8, retries=3):
+    def __init__(self, connection, transport=None, max_workers=8, policy=RETRY, sleep=time.sleep):
         self.connection = connection
         self.max_workers = max_workers
-        self.retries = retries
+        self.policy = policy
+        self.sleep = sleep
         self.requests = 0
-        self._http = httpx.Client(
-            base_url=connection.server,
-            verify=connection.verify,
-            headers={"Accept": "application/json", "User-Agent": "mataresit.emergency", **connection.headers},
-            timeout=httpx.Timeout(connection.timeout, connect=min(connection.timeout, 10.0)),
-            limits=httpx.Limits(max_connections=max_workers * 2, max_keepalive_connections=max_workers * 2),
-            transport=transport,
-        )
+        self._http = http.client(base_url=connection.server, verify=connection.verify, timeout=connection.timeout,
+                                 headers={"Accept": "application/json", **connection.headers},
+                                 pool=max_workers * 2, transport=transport)
 
     @classmethod
-    def from_params(cls, params, module=None, transport=None):
-        """Client from module params; registers derived secrets with the module's no_log_values."""
+    def from_params(cls, params, no_log_values=None, transport=None):
+        """Client from module params; the credentials it derives are added to no_log_values."""
         conn = connection_from_params(params)
-        if module is not None:
-            module.no_log_values.update(conn.secrets)
+        if no_log_values is not None:
+            no_log_values.update(conn.secrets)
         return cls(conn, transport=transport)
-
-    def close(self):
-        self._http.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     # -- requests -----------------------------------------------------------
     def request(self, method, path, params=None, body=None, content_type=None, raw=False, timeout=None):
@@ -78,25 +66,28 @@ class K8sClient:
         if body is not None:
             headers["Content-Type"] = content_type or "application/json"
             content = body if isinstance(body, (bytes, str)) else json.dumps(body)
-        attempts = self.retries if method == "GET" else 1
-        for attempt in range(1, attempts + 1):
+        attempt = 0
+        while True:
+            attempt += 1
             self.requests += 1
+            response = error = None
             try:
                 response = self._http.request(method, path, params=params, content=content, headers=headers,
                                               timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT)
             except httpx.TransportError as exc:
-                if attempt < attempts and isinstance(exc, (httpx.ConnectError, httpx.ReadError)):
-                    self._backoff(attempt, None)
-                    continue
-                raise UnreachableError(
-                    f"the Kubernetes API server at {self.connection.server} is unreachable "
-                    f"({type(exc).__name__}: {exc or 'no detail'}); check that the cluster is up and the "
-                    "kubeconfig/context points at it"
-                ) from exc
-            if response.status_code in RETRY_STATUSES and attempt < attempts:
-                self._backoff(attempt, response.headers.get("Retry-After"))
-                continue
-            break
+                error = exc
+            if response is not None and response.status_code < 400:
+                break
+            delay = http.retry_delay(attempt, self.policy, method, response=response, error=error)
+            if delay is None:
+                break
+            self.sleep(delay)
+        if error is not None:
+            raise UnreachableError(
+                f"the Kubernetes API server at {self.connection.server} is unreachable "
+                f"({type(error).__name__}: {error or 'no detail'}); check that the cluster is up and the "
+                "kubeconfig/context points at it"
+            ) from error
         if response.status_code >= 400:
             self._raise(response, method, path)
         if raw:
@@ -114,14 +105,6 @@ class K8sClient:
         self.requests += 1
         return self._http.request(method, path, params=params,
                                   timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT)
-
-    @staticmethod
-    def _backoff(attempt, retry_after):
-        try:
-            delay = float(retry_after)
-        except (TypeError, ValueError):
-            delay = min(4.0, 0.2 * 2 ** attempt) * random.uniform(0.5, 1.0)
-        time.sleep(min(delay, 10.0))
 
     def _raise(self, response, method, path):
         message, reason = _status_message(response)
@@ -144,6 +127,17 @@ class K8sClient:
             return self.get(path, params=params)
         except NotFoundError:
             return None
+
+    def read(self, kind, namespace, name, subresource=None):
+        """GET a namespaced object (or its subresource); a 404 says whether the namespace or the object is missing."""
+        try:
+            return self.get(resources.path(kind, namespace, name, subresource))
+        except NotFoundError as exc:
+            if self.get_or_none(resources.path("Namespace", None, namespace)) is None:
+                raise NotFoundError(f"namespace '{namespace}' does not exist; check 'namespace'",
+                                    status=404, reason="NotFound") from exc
+            raise NotFoundError(f"{kind.lower()} '{name}' does not exist in namespace '{namespace}'; check 'name'",
+                                status=404, reason="NotFound") from exc
 
     def iter_list(self, path, label_selector=None, field_selector=None, page_size=500):
         """Yield the items of a list, page by page (limit / continue)."""
@@ -174,6 +168,24 @@ class K8sClient:
         if patch_type == "apply":
             params["force"] = "true" if force else "false"
         return self.request("PATCH", path, params=params, body=body, content_type=PATCH_TYPES[patch_type])
+
+    def patch_guarded(self, kind, namespace, name, ops, dry_run=False):
+        """Send a JSON patch whose first op tests metadata.resourceVersion.
+
+        The API server answers a failed test with a bare 422; when the object did
+        change meanwhile, say so (ConflictError) instead.
+        """
+        path = resources.path(kind, namespace, name)
+        try:
+            return self.patch(path, ops, patch_type="json", dry_run=dry_run)
+        except ApiError as exc:
+            if exc.status != 422 or not ops or ops[0].get("path") != "/metadata/resourceVersion":
+                raise
+            current = self.get_or_none(path)
+            if current is None or (current.get("metadata") or {}).get("resourceVersion") != ops[0].get("value"):
+                raise ConflictError(f"{kind.lower()} {namespace}/{name} changed while this task was changing it; "
+                                    "run the task again", status=409, reason="Conflict") from exc
+            raise
 
     def delete(self, path, dry_run=False, propagation="Background", preconditions=None, grace_period=None):
         body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation}

@@ -1,4 +1,5 @@
-"""Known REST paths for the kinds the collection touches (no discovery)."""
+"""Known REST paths for the kinds the collection touches (no discovery), and
+the one place a namespace or name is checked before it becomes part of a path."""
 from __future__ import annotations
 
 from urllib.parse import quote
@@ -44,10 +45,22 @@ KINDS = {
 API_VERSIONS = {kind: prefix.split("/", 1)[1] if prefix.startswith("apis/") else "v1" for kind, (prefix, plural_unused, namespaced_unused) in KINDS.items()}
 
 
+def segment(value, what):
+    """A namespace or object name as one path segment; ConfigError for one that cannot be.
+
+    Every name that goes into a request path passes here (an empty name must never turn an object
+    request into a request on the whole collection).
+    """
+    text = str(value) if value is not None else ""
+    if not text or text in (".", ".."):
+        raise ConfigError(f"Failed to build a request: {what} {text!r} is not a valid name; check '{what}'.")
+    return quote(text, safe="")
+
+
 def path(kind, namespace=None, name=None, subresource=None):
     """REST path of a collection (name None) or an object, optionally a subresource.
 
-    A namespaced kind without a namespace gives the all-namespaces collection.
+    A namespaced kind without a namespace (None) gives the all-namespaces collection.
     """
     try:
         prefix, plural, namespaced = KINDS[kind]
@@ -55,11 +68,11 @@ def path(kind, namespace=None, name=None, subresource=None):
         raise ConfigError(f"Failed to build a request: kind '{kind}' is not one the collection knows "
                           f"(known: {', '.join(sorted(KINDS))}).") from exc
     parts = ["", prefix]
-    if namespaced and namespace:
-        parts += ["namespaces", quote(namespace, safe="")]
+    if namespaced and namespace is not None:
+        parts += ["namespaces", segment(namespace, "namespace")]
     parts.append(plural)
-    if name:
-        parts.append(quote(name, safe=""))
+    if name is not None:
+        parts.append(segment(name, "name"))
         if subresource:
             parts.append(subresource)
     return "/".join(parts)
@@ -67,9 +80,10 @@ def path(kind, namespace=None, name=None, subresource=None):
 
 def service_proxy_path(namespace, service, port, path_="/", scheme=""):
     """Path through the API server's service proxy to one Service port."""
-    target = f"{scheme + ':' if scheme else ''}{service}:{port}"
-    return f"/api/v1/namespaces/{quote(namespace, safe='')}/services/{quote(target, safe=':')}/proxy/{path_.lstrip('/')}"
+    target = f"{scheme + ':' if scheme else ''}{segment(service, 'service')}:{quote(str(port), safe='')}"
+    return f"/api/v1/namespaces/{segment(namespace, 'namespace')}/services/{target}/proxy/{path_.lstrip('/')}"
 
 
 def pod_proxy_path(namespace, pod, port, path_="/"):
-    return f"/api/v1/namespaces/{quote(namespace, safe='')}/pods/{quote(pod, safe='')}:{port}/proxy/{path_.lstrip('/')}"
+    return (f"/api/v1/namespaces/{segment(namespace, 'namespace')}/pods/{segment(pod, 'pod')}:{port}"
+            f"/proxy/{path_.lstrip('/')}")

@@ -8,8 +8,9 @@ import time
 
 import httpx
 import pytest
-import localcluster
 from kubernetes import client as k8s_client
+
+from tools import localcluster
 
 APP = "paperless-maverick"
 GOOD = "paperless-maverick:latest"

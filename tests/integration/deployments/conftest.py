@@ -1,13 +1,9 @@
 """Fixtures for the deployments integration tests (local control plane)."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))  # --import-mode=importlib: make deployments_it importable
-from deployments_it import APP  # noqa: E402
+from tests.integration.deployments.helpers import APP
 
 
 @pytest.fixture

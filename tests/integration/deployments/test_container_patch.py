@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from deployments_it import APP, WORKERS, assert_secrets_absent, module_args, rollout_complete
+from tests.integration.deployments.helpers import APP, WORKERS, assert_secrets_absent, module_args, rollout_complete
 
 CM_REF = {"configMapKeyRef": {"name": "paperless-maverick-config", "key": "LOG_LEVEL"}}
 

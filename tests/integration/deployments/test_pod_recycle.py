@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from deployments_it import APP, is_ready, live_pods, poll, rollout_complete
+from tests.integration.deployments.helpers import APP, is_ready, live_pods, poll, rollout_complete
 
 CONTAINERS = [{"name": "legacy", "image": "legacy-worker:1.0"}]
 

@@ -6,8 +6,9 @@ import json
 import os
 import stat
 
-from deployments_it import APP, assert_secrets_absent, is_ready, live_pods, module_args, owned_replicasets, poll, \
-    rollout_complete
+from tests.integration.deployments.helpers import (
+    APP, assert_secrets_absent, is_ready, live_pods, module_args, owned_replicasets, poll, rollout_complete,
+)
 
 GOOD = "paperless-maverick:latest"
 BAD = "paperless-maverick:v2-bad"

@@ -1,7 +1,7 @@
 """scale against the local control plane: exact, relative, bounds, restore, drain cycle, check mode."""
 from __future__ import annotations
 
-from deployments_it import APP, WORKERS, is_ready, live_pods, module_args
+from tests.integration.deployments.helpers import APP, WORKERS, is_ready, live_pods, module_args
 
 
 def ready_pods(k8s, ns, selector=f"app={APP}"):

@@ -5,23 +5,16 @@ antsibull-changelog and antsibull-docs.
 - `collection_tarball` (session): `ansible-galaxy collection build` of this checkout, as it is.
 - `installed_collection` (session): the tarball installed into a fresh collections path; returns that path.
 - `user_project`: a user's project directory with their inventory of the local cluster.
-- `sandbox`, `saas_sandbox`: the OpenAPI-validating SaaS sandbox (tests/sandbox/fixtures.py).
+- `sandbox`, `saas_sandbox`: the OpenAPI-validating SaaS sandbox (tests/integration/conftest.py).
 Helpers (`run`, `user_env`) are in helpers.py.
 """
 from __future__ import annotations
 
 import shutil
-import sys
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[3]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from tests.integration.ecosystem.helpers import BIN, TARBALL, run, user_env  # noqa: E402
-from tests.sandbox.fixtures import saas_sandbox, sandbox  # noqa: E402,F401 pylint: disable=unused-import
+from tests.integration.ecosystem.helpers import BIN, REPO, TARBALL, run, user_env
 
 
 @pytest.fixture(scope="session")

@@ -1,20 +1,13 @@
-"""Fixtures of the playbook tests (helpers in helpers.py)."""
+"""Fixtures of the playbook tests (helpers in helpers.py): each test gets a sandbox of its own."""
 from __future__ import annotations
-
-import sys
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[3]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+from tools.sandbox import Sandbox
 
 
 @pytest.fixture
 def sandbox():
-    from tests.sandbox.server import Sandbox
-
     box = Sandbox().start()
     yield box
     box.stop()

@@ -18,7 +18,6 @@ import httpx
 import pytest
 
 from tests.integration.playbooks.helpers import APP, REPO, WORKERS, deployment, recap_changed, run_playbook
-from tests.sandbox.fixtures import smtp_server  # noqa: F401 pylint: disable=unused-import
 
 BREACH = "playbooks/p0-security-breach.yml"
 RESTORE = "playbooks/security-restore.yml"
@@ -227,7 +226,7 @@ def database(k8s, cluster, namespace):
     """
     if not cluster.get("local"):
         pytest.skip("the playbooks' health targets are the local cluster's health server")
-    import workload as workload_tool
+    from tools import workload as workload_tool
 
     db_namespace = f"{namespace}-db"
 

@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.sandbox.fixtures import self_signed
+from tools.tls import self_signed
 
 SYSTEM_NAMESPACE = "mataresit-system"
 HEALTH_SERVICE = {"namespace": SYSTEM_NAMESPACE, "name": "health-server", "port": 80}
@@ -65,7 +65,7 @@ def assert_pods_reachable(k8s, cluster, namespace):
         return
     import ipaddress
 
-    import localcluster
+    from tools import localcluster
 
     network = ipaddress.ip_network(localcluster.POD_CIDR)
     outside = [f"{p.metadata.name}={p.status.pod_ip}" for p in k8s.core.list_namespaced_pod(namespace).items
@@ -226,7 +226,7 @@ def test_mixed_targets_name_each_failure(run_module, health, slow_server):
 
 
 def test_database_through_the_service_proxy_without_exec(run_module, k8s, conn, namespace, health):
-    import workload as workload_tool
+    from tools import workload as workload_tool
     from kubernetes import client as kclient
 
     target = {"name": "database", "service": dict(HEALTH_SERVICE, path=f"/health/database?db_namespace={namespace}")}
@@ -317,13 +317,15 @@ def test_all_pods_returns_one_sample_set_per_pod(run_module, k8s, cluster, conn,
     set_queue_depth(health, namespace, 120)
     result = run_module("metrics_probe", dict(
         conn, service={"namespace": namespace, "name": "paperless-maverick-service", "port": "metrics"},
-        all_pods=True, names=["embedding_queue_depth", "up"], thresholds={"embedding_queue_depth": {"max": 100}}))
+        all_pods=True, names=["embedding_queue_depth", "worker_jobs_processed_total"],
+        thresholds={"embedding_queue_depth": {"max": 100}}))
     pods = {p.metadata.name for p in k8s.core.list_namespaced_pod(namespace, label_selector="app=paperless-maverick").items
             if p.metadata.deletion_timestamp is None}
     assert len(pods) == 3 and {p["pod"] for p in result["pods"]} == pods
     for entry in result["pods"]:
         assert entry["error"] is None and entry["port"] == 9090 and entry["ready"] is True
-        assert entry["metrics"] == {"embedding_queue_depth": 120.0, "up": 1.0}
+        # each pod answers for itself; app pods process no worker jobs
+        assert entry["metrics"] == {"embedding_queue_depth": 120.0, "worker_jobs_processed_total": 0.0}
         assert entry["proxy_path"] == f"/api/v1/namespaces/{namespace}/pods/{entry['pod']}:9090/proxy/metrics"
     assert sorted(b["pod"] for b in result["breaches"]) == sorted(pods)
     assert len(result["samples"]) == 6 and result["errors"] == []

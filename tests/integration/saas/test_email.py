@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from email import message_from_string
 
-from .conftest import assert_clean, free_port
+from tests.integration.helpers import assert_clean, free_port
 
 
 def mail_args(smtp, **extra):

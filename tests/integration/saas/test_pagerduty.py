@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from .conftest import assert_clean
+from tests.integration.helpers import assert_clean
 
 
 def event_args(sb, **extra):

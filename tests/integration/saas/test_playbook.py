@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .conftest import REPO, assert_clean
+from tests.integration.helpers import REPO, assert_clean
 
 PLAYBOOK = """
 - name: Notify

@@ -12,9 +12,8 @@ import warnings
 import httpx
 import pytest
 
-from tests.sandbox import QUIRKS, Sandbox, SpecSet, specs_dir
-
-from .conftest import REPO
+from tests.integration.helpers import REPO
+from tools.sandbox import QUIRKS, Sandbox, SpecSet, specs_dir
 
 SPECS = specs_dir()
 needs_specs = pytest.mark.skipif(not (SPECS / "pagerduty-rest-v2.openapi.json").is_file(),
@@ -95,7 +94,7 @@ def test_connections_are_kept_alive(sandbox):
 
 
 def test_cli_prints_its_base_url():
-    proc = subprocess.Popen([sys.executable, "-m", "tests.sandbox", "--port", "0"], cwd=REPO, stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-m", "tools.sandbox", "--port", "0"], cwd=REPO, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=str(REPO)))
     try:
         base_url = proc.stdout.readline().strip()

@@ -5,7 +5,7 @@ import json
 
 import httpx
 
-from .conftest import assert_clean
+from tests.integration.helpers import assert_clean
 
 
 def slack_args(sb, **extra):

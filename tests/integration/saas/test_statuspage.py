@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import httpx
 
-from .conftest import assert_clean
+from tests.integration.helpers import assert_clean
 
 
 def sp_args(sb, **extra):

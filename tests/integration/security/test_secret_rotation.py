@@ -9,7 +9,8 @@ import time
 import pytest
 from kubernetes import client as kclient
 
-from ansible_collections.mataresit.emergency.plugins.module_utils.security import backup, rotation
+from ansible_collections.mataresit.emergency.plugins.module_utils import secret_backup as backup
+from ansible_collections.mataresit.emergency.plugins.module_utils.services import secret_rotation as rotation
 
 KEY = "integration-backup-key-7f3a"
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"

@@ -6,7 +6,8 @@ from decimal import Decimal
 import pytest
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import container_patch as cp
+from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.objects import quantity
+from ansible_collections.mataresit.emergency.plugins.module_utils.services import container_patch as cp
 
 SECRET_REF = {"secretKeyRef": {"name": "supabase-secrets", "key": "url"}}
 CM_REF = {"configMapKeyRef": {"name": "cfg", "key": "LOG_LEVEL"}}
@@ -47,12 +48,12 @@ def test_plan_env_rejects_odd_dict():
                                          ("1Gi", Decimal(2 ** 30)), ("1024Mi", Decimal(2 ** 30)),
                                          ("1e3", Decimal(1000)), ("1k", Decimal(1000)), (0.5, Decimal("0.5"))])
 def test_quantity(text, value):
-    assert cp.quantity(text) == value
+    assert quantity(text) == value
 
 
 def test_quantity_rejects_garbage():
     with pytest.raises(ConfigError, match="not a Kubernetes quantity"):
-        cp.quantity("lots")
+        quantity("lots")
 
 
 def test_plan_resources():

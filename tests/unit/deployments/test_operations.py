@@ -3,28 +3,25 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from deployments_fake import deployment
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError, ConflictError
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import container_patch, pod_recycle, rollout, scale
+from ansible_collections.mataresit.emergency.plugins.module_utils.module_runner import execute
+from ansible_collections.mataresit.emergency.plugins.module_utils.services import (
+    container_patch, pod_recycle, rollout, scale,
+)
+from tests.unit.deployments.builders import deployment
+from tests.unit.fakes import fake_context
 
 DEP = "/apis/apps/v1/namespaces/ns/deployments/app"
 SCALE = DEP + "/scale"
-CONNECTION = {"host": "https://k8s.test", "kubeconfig": None, "context": None, "api_key": None, "validate_certs": False,
-              "ca_cert": None, "client_cert": None, "client_key": None, "request_timeout": 5}
 WAIT = {"wait": False, "wait_timeout": 5, "wait_sleep": 0.01}
 
 
-class FakeModule:
-    def __init__(self, check_mode=False, diff=False, **params):
-        self.params = dict(CONNECTION)
-        self.params.update(WAIT)
-        self.params.update(params)
-        self.check_mode, self._diff, self.no_log_values = check_mode, diff, set()
-
-
-def operate(api, operation, **kwargs):
-    return operation(FakeModule(**kwargs), transport=httpx.MockTransport(api.handler))
+def operate(api, service, check_mode=False, diff=False, **params):
+    """The module's run of service.operation, its HTTP on the fake API."""
+    ctx = fake_context(service.__name__.rsplit(".", 1)[-1], check_mode, diff, httpx.MockTransport(api.handler),
+                       **dict(WAIT, **params))
+    return execute(ctx, service.operation)
 
 
 def with_env(api, env):
@@ -43,7 +40,7 @@ def patch_params(**extra):
 
 def test_container_patch_without_change_sends_nothing(api, tmp_path):
     with_env(api, [{"name": "LOG_LEVEL", "value": "info"}])
-    result = operate(api, container_patch.run, **patch_params(
+    result = operate(api, container_patch, **patch_params(
         env={"LOG_LEVEL": "info", "GONE": None}, resources={"limits": {"cpu": "2000m"}}, incident_dir=str(tmp_path)))
     assert result["changed"] is False and result["generation"] == 1
     assert api.writes() == [] and not list(tmp_path.iterdir())
@@ -51,7 +48,7 @@ def test_container_patch_without_change_sends_nothing(api, tmp_path):
 
 def test_container_patch_check_mode_is_a_dry_run(api, tmp_path):
     dep = with_env(api, [{"name": "LOG_LEVEL", "value": "info"}])
-    result = operate(api, container_patch.run, check_mode=True, diff=True,
+    result = operate(api, container_patch, check_mode=True, diff=True,
                      **patch_params(env={"LOG_LEVEL": "debug"}, incident_dir=str(tmp_path)))
     assert result["changed"] and result["previous"] == {"env": {"LOG_LEVEL": "info"}}
     assert result["diff"]["after"]["env"] == [{"name": "LOG_LEVEL", "value": "debug"}]
@@ -65,17 +62,17 @@ def test_container_patch_check_mode_is_a_dry_run(api, tmp_path):
 def test_container_patch_concurrent_change_is_a_clear_conflict(api):
     with_env(api, [{"name": "LOG_LEVEL", "value": "info"}])
 
-    def someone_else_writes(path):
+    def someone_else_writes(method, path):
         api.objects[path]["metadata"]["resourceVersion"] = "999"
-    api.before_patch = someone_else_writes
+    api.before_write = someone_else_writes
     with pytest.raises(ConflictError, match="changed while this task was changing it; run the task again"):
-        operate(api, container_patch.run, **patch_params(env={"LOG_LEVEL": "debug"}))
+        operate(api, container_patch, **patch_params(env={"LOG_LEVEL": "debug"}))
     assert api.objects[DEP]["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"] == "info"
 
 
 def test_container_patch_revert_without_record(api, tmp_path):
     with pytest.raises(ConfigError, match="no record of an earlier patch"):
-        operate(api, container_patch.run, **patch_params(state="revert", incident_dir=str(tmp_path)))
+        operate(api, container_patch, **patch_params(state="revert", incident_dir=str(tmp_path)))
 
 
 def rollout_params(**extra):
@@ -87,7 +84,7 @@ def rollout_params(**extra):
 
 def test_rollout_restart_check_mode(api):
     api.add(DEP, deployment())
-    result = operate(api, rollout.run, check_mode=True, diff=True, **rollout_params(action="restart", reason="why"))
+    result = operate(api, rollout, check_mode=True, diff=True, **rollout_params(action="restart", reason="why"))
     assert result["changed"] and result["backup_path"] is None
     assert "kubectl.kubernetes.io/restartedAt" in result["diff"]["after"]["metadata"]["annotations"]
     assert [(w[0], w[1], w[2].get("dryRun")) for w in api.writes()] == [("PATCH", DEP, "All")]
@@ -95,7 +92,7 @@ def test_rollout_restart_check_mode(api):
 
 def test_rollout_history_of_a_statefulset_is_refused_without_a_request(api):
     with pytest.raises(ConfigError, match="supports kind Deployment only"):
-        operate(api, rollout.run, **rollout_params(action="history", kind="StatefulSet"))
+        operate(api, rollout, **rollout_params(action="history", kind="StatefulSet"))
     assert api.requests == []
 
 
@@ -109,15 +106,15 @@ def scale_params(**extra):
 
 def test_scale_same_count_sends_nothing(api):
     api.add(SCALE, {"kind": "Scale", "spec": {"replicas": 3}})
-    result = operate(api, scale.run, **scale_params(replicas="3"))
+    result = operate(api, scale, **scale_params(replicas="3"))
     assert result["changed"] is False and result["previous_replicas"] == 3 and api.writes() == []
-    result = operate(api, scale.run, **scale_params(state="drain_cycle", drain_replicas=3))
+    result = operate(api, scale, **scale_params(state="drain_cycle", drain_replicas=3))
     assert result["changed"] is False and api.writes() == []
 
 
 def test_scale_relative_check_mode(api, tmp_path):
     api.add(SCALE, {"kind": "Scale", "spec": {"replicas": 3}})
-    result = operate(api, scale.run, check_mode=True, diff=True,
+    result = operate(api, scale, check_mode=True, diff=True,
                      **scale_params(replicas="+2", max_replicas=4, incident_dir=str(tmp_path)))
     assert (result["changed"], result["replicas"], result["bounded"]) == (True, 4, True)
     assert [(m, p, params.get("dryRun"), body) for m, p, params, body in api.writes()] == [
@@ -130,16 +127,16 @@ def test_scale_warns_when_an_autoscaler_will_undo_the_count(api):
     api.add("/apis/autoscaling/v2/namespaces/ns/horizontalpodautoscalers/app-hpa", {
         "metadata": {"name": "app-hpa"},
         "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "app"}, "minReplicas": 3, "maxReplicas": 10}})
-    result = operate(api, scale.run, **scale_params(replicas="1"))
+    result = operate(api, scale, **scale_params(replicas="1"))
     assert result["autoscaler"] == {"name": "app-hpa", "min_replicas": 3, "max_replicas": 10}
     assert "ns/app-hpa keeps deployment app between 3 and 10" in result["warnings"][0]
-    result = operate(api, scale.run, **scale_params(replicas="6"))
+    result = operate(api, scale, **scale_params(replicas="6"))
     assert "warnings" not in result and api.objects[SCALE]["spec"]["replicas"] == 6
 
 
 def test_scale_without_an_autoscaler_says_so(api):
     api.add(SCALE, {"kind": "Scale", "spec": {"replicas": 3}})
-    result = operate(api, scale.run, **scale_params(replicas="2"))
+    result = operate(api, scale, **scale_params(replicas="2"))
     assert result["autoscaler"] is None and "warnings" not in result
 
 
@@ -147,5 +144,5 @@ def test_pod_recycle_needs_a_filter(api):
     params = {"namespace": "ns", "label_selector": None, "not_running": False, "phases": None, "not_ready": False,
               "max_concurrent": 0, "incident_dir": None}
     with pytest.raises(ConfigError, match="give label_selector"):
-        operate(api, pod_recycle.run, **params)
+        operate(api, pod_recycle, **params)
     assert api.requests == []

@@ -1,7 +1,7 @@
 """pod_recycle: choosing pods, the replacement predicate, bounded batches, dry run."""
 from __future__ import annotations
 
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import pod_recycle
+from ansible_collections.mataresit.emergency.plugins.module_utils.services import pod_recycle
 
 PODS = "/api/v1/namespaces/ns/pods"
 

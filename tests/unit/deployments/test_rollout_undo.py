@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import pytest
-from deployments_fake import deployment, replicaset
 
 from ansible_collections.mataresit.emergency.plugins.module_utils import workspace
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import rollout
+from ansible_collections.mataresit.emergency.plugins.module_utils.services import rollout
+from tests.unit.deployments.builders import deployment, replicaset
 
 DEP = "/apis/apps/v1/namespaces/ns/deployments/app"
 RS = "/apis/apps/v1/namespaces/ns/replicasets/"

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import pytest
-from deployments_fake import deployment
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError, WaitTimeout
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import scale
+from ansible_collections.mataresit.emergency.plugins.module_utils.services import scale
+from tests.unit.deployments.builders import deployment
 
 
 @pytest.mark.parametrize("replicas, current, bounds, expected", [

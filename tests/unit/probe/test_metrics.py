@@ -12,6 +12,8 @@ from ansible_collections.mataresit.emergency.plugins.module_utils import metrics
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import (
     ApiError, ConfigError, EmergencyError, NotFoundError, UnreachableError,
 )
+from ansible_collections.mataresit.emergency.plugins.module_utils.services import metrics_probe
+from tests.unit.fakes import FakeKubeApi, fake_context
 
 EXPOSITION = """\
 # HELP embedding_queue_depth Jobs waiting in the embedding queue.
@@ -43,18 +45,22 @@ nan_gauge NaN
 TOKEN = "unit-test-token-8f3a"
 
 
-class Module:
-    def __init__(self, **params):
-        self.params = {"url": None, "url_validate_certs": True, "service": None, "all_pods": False, "names": [],
-                       "thresholds": {}, "timeout": 10, "fail_on_breach": False, "kubeconfig": None,
-                       "context": None, "host": None, "api_key": None, "validate_certs": None, "ca_cert": None,
-                       "client_cert": None, "client_key": None, "request_timeout": 30, **params}
-        self.no_log_values = set()
-        self.check_mode = False
+def options(**params):
+    """A run of metrics_probe with these options (the rest as the module defaults them, no cluster)."""
+    return fake_context(**{"url": None, "url_validate_certs": True, "service": None, "all_pods": False, "names": [],
+                           "thresholds": {}, "timeout": 10, "fail_on_breach": False, "kubeconfig": None,
+                           "context": None, "host": None, "api_key": None, "validate_certs": None, "ca_cert": None,
+                           "client_cert": None, "client_key": None, "request_timeout": 30, **params})
 
 
-def k8s_module(**params):
-    return Module(host="https://k8s.test", api_key=TOKEN, validate_certs=False, **params)
+def k8s_options(**params):
+    return options(host="https://k8s.test", api_key=TOKEN, validate_certs=False, **params)
+
+
+def probe_metrics(ctx, transport):
+    """metrics_probe's operation with every HTTP request on transport."""
+    ctx.transport = transport
+    return metrics_probe.operation(ctx)
 
 
 # -- parsing -----------------------------------------------------------------
@@ -144,9 +150,9 @@ def test_url_mode_returns_named_samples_values_and_breaches():
         seen.append(request)
         return httpx.Response(200, text=EXPOSITION, headers={"Content-Type": "text/plain; version=0.0.4"})
 
-    result = metrics.metrics_probe(Module(url="http://app.test/metrics", names=["embedding_queue_depth"],
-                                          thresholds={"embedding_queue_depth": {"max": 40}}),
-                                   transport=httpx.MockTransport(handler))
+    result = probe_metrics(options(url="http://app.test/metrics", names=["embedding_queue_depth"],
+                                   thresholds={"embedding_queue_depth": {"max": 40}}),
+                           transport=httpx.MockTransport(handler))
     assert result["changed"] is False and len(seen) == 1
     assert result["metrics"] == {"embedding_queue_depth": 42.0} and result["missing"] == []
     assert result["breaches"] == [{"name": "embedding_queue_depth", "labels": {}, "value": 42.0, "bound": "max",
@@ -154,9 +160,9 @@ def test_url_mode_returns_named_samples_values_and_breaches():
 
 
 def test_threshold_names_are_fetched_even_when_not_listed():
-    result = metrics.metrics_probe(Module(url="http://app.test/metrics", names=["up"],
-                                          thresholds={"embedding_queue_depth": {"max": 10}}),
-                                   transport=httpx.MockTransport(lambda r: httpx.Response(200, text=EXPOSITION)))
+    result = probe_metrics(options(url="http://app.test/metrics", names=["up"],
+                                   thresholds={"embedding_queue_depth": {"max": 10}}),
+                           transport=httpx.MockTransport(lambda r: httpx.Response(200, text=EXPOSITION)))
     assert {s["name"] for s in result["samples"]} == {"up", "embedding_queue_depth"}
     assert len(result["breaches"]) == 1
 
@@ -164,8 +170,8 @@ def test_threshold_names_are_fetched_even_when_not_listed():
 def test_fail_on_breach_names_the_breach():
     transport = httpx.MockTransport(lambda r: httpx.Response(200, text=EXPOSITION))
     with pytest.raises(EmergencyError) as info:
-        metrics.metrics_probe(Module(url="http://app.test/metrics", fail_on_breach=True,
-                                     thresholds={"embedding_queue_depth": {"max": 40}}), transport=transport)
+        probe_metrics(options(url="http://app.test/metrics", fail_on_breach=True,
+                              thresholds={"embedding_queue_depth": {"max": 40}}), transport=transport)
     assert str(info.value) == ("Failed to keep metrics within thresholds: 1 breach(es): "
                                "embedding_queue_depth = 42 (over 40)")
     assert info.value.details["breaches"][0]["value"] == 42.0
@@ -176,10 +182,10 @@ def test_url_errors_say_what_went_wrong():
         raise httpx.ConnectError("[Errno 111] Connection refused")
 
     with pytest.raises(UnreachableError, match=r"Failed to fetch metrics from http://app.test/metrics: refused"):
-        metrics.metrics_probe(Module(url="http://app.test/metrics"), transport=httpx.MockTransport(refused))
+        probe_metrics(options(url="http://app.test/metrics"), transport=httpx.MockTransport(refused))
     with pytest.raises(ApiError, match="HTTP 404"):
-        metrics.metrics_probe(Module(url="http://app.test/metrics"),
-                              transport=httpx.MockTransport(lambda r: httpx.Response(404, text="no")))
+        probe_metrics(options(url="http://app.test/metrics"),
+                      transport=httpx.MockTransport(lambda r: httpx.Response(404, text="no")))
 
 
 # -- through the API server --------------------------------------------------
@@ -194,8 +200,8 @@ def test_service_mode_uses_the_service_proxy_with_credentials():
         seen.append(request)
         return httpx.Response(200, text=EXPOSITION)
 
-    module = k8s_module(service=SERVICE, names=["embedding_queue_depth"])
-    result = metrics.metrics_probe(module, transport=httpx.MockTransport(handler))
+    module = k8s_options(service=SERVICE, names=["embedding_queue_depth"])
+    result = probe_metrics(module, transport=httpx.MockTransport(handler))
     assert [r.url.path for r in seen] == [
         "/api/v1/namespaces/paperless-maverick/services/paperless-maverick-service:9090/proxy/metrics"]
     assert seen[0].headers["Authorization"] == f"Bearer {TOKEN}" and TOKEN in module.no_log_values
@@ -210,59 +216,60 @@ def test_service_mode_missing_service_is_a_clear_error():
 
     with pytest.raises(NotFoundError, match=r"^Failed to fetch metrics from service paperless-maverick/"
                                             r"paperless-maverick-service:9090: services .* not found"):
-        metrics.metrics_probe(k8s_module(service=SERVICE), transport=httpx.MockTransport(handler))
+        probe_metrics(k8s_options(service=SERVICE), transport=httpx.MockTransport(handler))
 
 
-class FakeCluster:
+NS_PATH = "/api/v1/namespaces/paperless-maverick"
+SLICES = "/apis/discovery.k8s.io/v1/namespaces/paperless-maverick/endpointslices"
+DEPTH = {"app-a": 12, "app-b": 150, "app-c": 7}
+
+
+def fake_cluster(slices=True, pod_errors=()):
     """The API server reads all_pods needs: a Service, its EndpointSlices, and each pod's proxy."""
+    api = FakeKubeApi()
+    api.add(f"{NS_PATH}/services/paperless-maverick-service", {"spec": {
+        "selector": {"app": "paperless-maverick"}, "ports": [
+            {"name": "http", "port": 80, "targetPort": 3000}, {"name": "metrics", "port": 9090, "targetPort": "metrics"}]}})
+    if slices:
+        labels = {"kubernetes.io/service-name": "paperless-maverick-service"}
+        api.add_all(SLICES, [{
+            "metadata": {"name": "paperless-maverick-service-1", "labels": labels},
+            "ports": [{"name": "http", "port": 3000}, {"name": "metrics", "port": 9090}],
+            "endpoints": [
+                {"addresses": ["10.0.0.1"], "conditions": {"ready": True}, "targetRef": {"kind": "Pod", "name": "app-a"}},
+                {"addresses": ["10.0.0.2"], "conditions": {"ready": False}, "targetRef": {"kind": "Pod", "name": "app-b"}},
+            ]}, {
+            "metadata": {"name": "paperless-maverick-service-2", "labels": labels},
+            "ports": [{"name": "http", "port": 3000}, {"name": "metrics", "port": 9090}],
+            "endpoints": [
+                {"addresses": ["10.0.0.3"], "conditions": {"ready": True}, "targetRef": {"kind": "Pod", "name": "app-c"}},
+            ]}])
+    api.add_all(f"{NS_PATH}/pods", [
+        {"metadata": {"name": name, "labels": {"app": "paperless-maverick"}},
+         "spec": {"containers": [{"ports": [{"name": "metrics", "containerPort": 9090}]}]},
+         "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}} for name in sorted(DEPTH)])
+    for pod, depth in DEPTH.items():
+        api.answers[f"{NS_PATH}/pods/{pod}:9090/proxy/metrics"] = (
+            (404, {"kind": "Status", "apiVersion": "v1", "reason": "NotFound", "message": f'pods "{pod}" not found',
+                   "code": 404}) if pod in pod_errors else
+            (200, EXPOSITION.replace("embedding_queue_depth 42", f"embedding_queue_depth {depth}")))
+    return api
 
-    def __init__(self, slices=True, pod_errors=()):
-        self.requests = []
-        self.slices = slices
-        self.pod_errors = set(pod_errors)
-        self.depth = {"app-a": 12, "app-b": 150, "app-c": 7}
 
-    def handler(self, request):
-        self.requests.append(request)
-        path = request.url.path
-        ns = "/api/v1/namespaces/paperless-maverick"
-        if path == f"{ns}/services/paperless-maverick-service":
-            return httpx.Response(200, json={"spec": {"selector": {"app": "paperless-maverick"}, "ports": [
-                {"name": "http", "port": 80, "targetPort": 3000},
-                {"name": "metrics", "port": 9090, "targetPort": "metrics"}]}})
-        if path == "/apis/discovery.k8s.io/v1/namespaces/paperless-maverick/endpointslices":
-            assert request.url.params["labelSelector"] == "kubernetes.io/service-name=paperless-maverick-service"
-            items = [] if not self.slices else [{
-                "ports": [{"name": "http", "port": 3000}, {"name": "metrics", "port": 9090}],
-                "endpoints": [
-                    {"addresses": ["10.0.0.1"], "conditions": {"ready": True}, "targetRef": {"kind": "Pod", "name": "app-a"}},
-                    {"addresses": ["10.0.0.2"], "conditions": {"ready": False}, "targetRef": {"kind": "Pod", "name": "app-b"}},
-                ]}, {
-                "ports": [{"name": "http", "port": 3000}, {"name": "metrics", "port": 9090}],
-                "endpoints": [
-                    {"addresses": ["10.0.0.3"], "conditions": {"ready": True}, "targetRef": {"kind": "Pod", "name": "app-c"}},
-                ]}]
-            return httpx.Response(200, json={"items": items, "metadata": {}})
-        if path == f"{ns}/pods":
-            assert request.url.params["labelSelector"] == "app=paperless-maverick"
-            return httpx.Response(200, json={"items": [
-                {"metadata": {"name": name}, "spec": {"containers": [{"ports": [{"name": "metrics", "containerPort": 9090}]}]},
-                 "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}}
-                for name in sorted(self.depth)], "metadata": {}})
-        for pod, depth in self.depth.items():
-            if path == f"{ns}/pods/{pod}:9090/proxy/metrics":
-                if pod in self.pod_errors:
-                    return httpx.Response(404, json={"kind": "Status", "apiVersion": "v1", "reason": "NotFound",
-                                                     "message": f'pods "{pod}" not found', "code": 404})
-                return httpx.Response(200, text=EXPOSITION.replace("embedding_queue_depth 42", f"embedding_queue_depth {depth}"))
-        return httpx.Response(404, json={"kind": "Status", "apiVersion": "v1", "reason": "NotFound", "message": path})
+def assert_selectors(fake):
+    """The Service's slices are listed by its name label, its pods by its selector."""
+    for request in fake.requests:
+        if request.path == SLICES:
+            assert request.params["labelSelector"] == "kubernetes.io/service-name=paperless-maverick-service"
+        if request.path == f"{NS_PATH}/pods":
+            assert request.params["labelSelector"] == "app=paperless-maverick"
 
 
 def test_all_pods_reads_every_endpoint_pod_through_the_pod_proxy():
-    fake = FakeCluster()
-    result = metrics.metrics_probe(k8s_module(service=SERVICE, all_pods=True, names=["embedding_queue_depth"],
-                                              thresholds={"embedding_queue_depth": {"max": 100}}),
-                                   transport=httpx.MockTransport(fake.handler))
+    fake = fake_cluster()
+    result = probe_metrics(k8s_options(service=SERVICE, all_pods=True, names=["embedding_queue_depth"],
+                                       thresholds={"embedding_queue_depth": {"max": 100}}),
+                           transport=httpx.MockTransport(fake.handler))
     pods = {p["pod"]: p for p in result["pods"]}
     assert set(pods) == {"app-a", "app-b", "app-c"}
     assert {name: p["metrics"]["embedding_queue_depth"] for name, p in pods.items()} == {"app-a": 12.0, "app-b": 150.0, "app-c": 7.0}
@@ -272,33 +279,37 @@ def test_all_pods_reads_every_endpoint_pod_through_the_pod_proxy():
                                    "limit": 100.0, "pod": "app-b"}]
     assert sorted((s["pod"], s["value"]) for s in result["samples"]) == [("app-a", 12.0), ("app-b", 150.0), ("app-c", 7.0)]
     assert result["errors"] == []
+    assert_selectors(fake)
 
 
 def test_all_pods_falls_back_to_the_selector_and_named_target_port():
-    fake = FakeCluster(slices=False)
-    result = metrics.metrics_probe(k8s_module(service=dict(SERVICE, port="metrics"), all_pods=True,
-                                              names=["embedding_queue_depth"]),
-                                   transport=httpx.MockTransport(fake.handler))
+    fake = fake_cluster(slices=False)
+    result = probe_metrics(k8s_options(service=dict(SERVICE, port="metrics"), all_pods=True,
+                                       names=["embedding_queue_depth"]),
+                           transport=httpx.MockTransport(fake.handler))
     assert [(p["pod"], p["port"]) for p in result["pods"]] == [("app-a", 9090), ("app-b", 9090), ("app-c", 9090)]
+    assert_selectors(fake)
 
 
 def test_all_pods_reports_a_pod_it_cannot_read_and_keeps_the_others():
-    fake = FakeCluster(pod_errors={"app-c"})
-    result = metrics.metrics_probe(k8s_module(service=SERVICE, all_pods=True, names=["embedding_queue_depth"]),
-                                   transport=httpx.MockTransport(fake.handler))
+    fake = fake_cluster(pod_errors={"app-c"})
+    result = probe_metrics(k8s_options(service=SERVICE, all_pods=True, names=["embedding_queue_depth"]),
+                           transport=httpx.MockTransport(fake.handler))
     pods = {p["pod"]: p for p in result["pods"]}
     assert pods["app-c"]["error"].startswith("Failed to fetch metrics from pod paperless-maverick/app-c:9090")
     assert pods["app-a"]["error"] is None and len(result["errors"]) == 1
+    assert_selectors(fake)
 
 
 def test_all_pods_fails_when_no_pod_can_be_read():
-    fake = FakeCluster(pod_errors={"app-a", "app-b", "app-c"})
+    fake = fake_cluster(pod_errors={"app-a", "app-b", "app-c"})
     with pytest.raises(EmergencyError, match="Failed to fetch metrics from any pod of service"):
-        metrics.metrics_probe(k8s_module(service=SERVICE, all_pods=True), transport=httpx.MockTransport(fake.handler))
+        probe_metrics(k8s_options(service=SERVICE, all_pods=True), transport=httpx.MockTransport(fake.handler))
+    assert_selectors(fake)
 
 
 def test_all_pods_unknown_service_port_is_a_config_error():
-    fake = FakeCluster()
+    fake = fake_cluster()
     with pytest.raises(ConfigError, match=r"has no port 8443 \(ports: http, metrics\)"):
-        metrics.metrics_probe(k8s_module(service=dict(SERVICE, port=8443), all_pods=True),
-                              transport=httpx.MockTransport(fake.handler))
+        probe_metrics(k8s_options(service=dict(SERVICE, port=8443), all_pods=True),
+                      transport=httpx.MockTransport(fake.handler))

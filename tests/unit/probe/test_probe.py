@@ -11,12 +11,14 @@ import threading
 import httpx
 import pytest
 
-from ansible_collections.mataresit.emergency.plugins.module_utils import probe
+from ansible_collections.mataresit.emergency.plugins.module_utils import http, probe
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import (
     ApiError, ConfigError, EmergencyError, NotFoundError, UnreachableError,
 )
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.client import K8sClient
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.connection import Connection
+from ansible_collections.mataresit.emergency.plugins.module_utils.services import health_probe
+from tests.unit.fakes import fake_context
 
 
 class Clock:
@@ -34,15 +36,16 @@ class Clock:
             self.now += ms / 1000.0
 
 
-class Module:
-    """Just what the operation reads from an AnsibleModule."""
+def options(**params):
+    """A run of health_probe with these options (the rest as the module defaults them, no cluster)."""
+    return fake_context(**{"expected_status": [200], "samples": 1, "timeout": 5, "retries": 2,
+                           "max_latency_ms": None, "max_peak_latency_ms": None, "fail_on_unhealthy": False, **params})
 
-    def __init__(self, **params):
-        self.params = {"expected_status": [200], "samples": 1, "timeout": 5, "retries": 2,
-                       "max_latency_ms": None, "max_peak_latency_ms": None, "fail_on_unhealthy": False,
-                       **params}
-        self.no_log_values = set()
-        self.check_mode = False
+
+def probe_health(ctx, transport):
+    """health_probe's operation with every direct HTTP request on transport."""
+    ctx.transport = transport
+    return health_probe.operation(ctx)
 
 
 def prober(handler, clock=None, k8s_handler=None, sleeps=None):
@@ -184,7 +187,7 @@ def test_classify_follows_the_cause_chain():
         except OSError as inner:
             raise httpx.ConnectError("All connection attempts failed") from inner
     except httpx.ConnectError as exc:
-        assert probe.classify(exc)[:2] == ("refused", True)
+        assert http.classify(exc)[:2] == ("refused", True)
 
 
 def test_most_severe_error_wins_and_all_are_counted():
@@ -254,9 +257,9 @@ def test_nothing_but_connect_errors_is_retried(answer):
 
 def test_backoff_is_capped_and_jittered():
     for attempt in range(1, 12):
-        delay = probe.backoff_delay(attempt)
+        delay = http.backoff(attempt, probe.RETRY)
         assert 0 < delay <= 2.0
-    assert probe.backoff_delay(1) <= 0.1
+    assert http.backoff(1, probe.RETRY) <= 0.1
 
 
 # -- many targets, one client ------------------------------------------------
@@ -365,7 +368,7 @@ def test_unreachable_api_server_fails_instead_of_judging_the_service():
 
 # -- options and the module operation ----------------------------------------
 def test_build_targets_applies_module_level_defaults_and_overrides():
-    targets = probe.build_targets({
+    targets = health_probe.build_targets({
         "samples": 10, "timeout": 3, "retries": 1, "expected_status": [200], "max_latency_ms": 500,
         "max_peak_latency_ms": None,
         "targets": [
@@ -381,7 +384,7 @@ def test_build_targets_applies_module_level_defaults_and_overrides():
 
 
 def test_https_service_scheme_is_in_the_proxy_path():
-    (t,) = probe.build_targets({"samples": 1, "timeout": 1, "retries": 0, "targets": [
+    (t,) = health_probe.build_targets({"samples": 1, "timeout": 1, "retries": 0, "targets": [
         {"service": {"namespace": "ns", "name": "svc", "port": "https", "path": "/", "scheme": "https"}}]})
     assert t.proxy_path == "/api/v1/namespaces/ns/services/https:svc:https/proxy/"
 
@@ -394,17 +397,17 @@ def test_https_service_scheme_is_in_the_proxy_path():
 ])
 def test_bad_targets_are_config_errors(targets, words):
     with pytest.raises(ConfigError, match=words.replace("(", r"\(").replace(")", r"\)")):
-        probe.build_targets({"samples": 1, "timeout": 1, "retries": 0, "targets": targets})
+        health_probe.build_targets({"samples": 1, "timeout": 1, "retries": 0, "targets": targets})
 
 
 def test_operation_is_read_only_and_fails_only_when_asked():
     transport = httpx.MockTransport(lambda r: httpx.Response(200 if r.url.host == "up.test" else 503))
     targets = [{"url": "http://up.test/health"}, {"url": "http://down.test/health"}]
-    result = probe.health_probe(Module(targets=targets), transport=transport)
+    result = probe_health(options(targets=targets), transport=transport)
     assert result["changed"] is False and result["healthy"] is False
     assert result["unhealthy"] == ["http://down.test/health"] and "duration_ms" in result
     with pytest.raises(EmergencyError) as info:
-        probe.health_probe(Module(targets=targets, fail_on_unhealthy=True), transport=transport)
+        probe_health(options(targets=targets, fail_on_unhealthy=True), transport=transport)
     message = str(info.value)
     assert message.startswith("Failed to confirm health: 1 of 2 targets unhealthy: http://down.test/health")
     assert "up.test" not in message
@@ -415,7 +418,7 @@ def test_operation_is_read_only_and_fails_only_when_asked():
 def test_url_targets_need_no_kubernetes_connection(monkeypatch, tmp_path):
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing"))
     transport = httpx.MockTransport(lambda r: httpx.Response(200))
-    assert probe.health_probe(Module(targets=[{"url": "http://up.test/"}]), transport=transport)["healthy"]
+    assert probe_health(options(targets=[{"url": "http://up.test/"}]), transport=transport)["healthy"]
 
 
 def test_plain_http_targets_share_the_https_client_and_need_no_ca_bundle_alone():

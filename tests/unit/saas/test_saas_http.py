@@ -9,12 +9,12 @@ import httpx
 import pytest
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ApiError, UnreachableError
+from ansible_collections.mataresit.emergency.plugins.module_utils.http import RetryPolicy, parse_retry_after, retry_delay
 from ansible_collections.mataresit.emergency.plugins.module_utils.redact import MASK as REDACTED
-from ansible_collections.mataresit.emergency.plugins.module_utils.saas_http import (
-    RetryPolicy, SaasClient, parse_retry_after, provider_message, redact, retry_delay,
-)
+from ansible_collections.mataresit.emergency.plugins.module_utils.redact import mask_known as redact
+from ansible_collections.mataresit.emergency.plugins.module_utils.saas import SaasClient, provider_message
 
-from .conftest import FakeModule, Recorder
+from tests.unit.fakes import Recorder, fake_context
 
 POLICY = RetryPolicy(retries=3, backoff_base=0.5, backoff_cap=8.0, max_wait=60.0)
 
@@ -173,9 +173,9 @@ def test_redact_nested_and_describe():
     data = {"routing_key": "R0UTINGKEY123", "h": ["Token token=TOKEN-abcdef"], "n": 3, "short": "ab"}
     assert redact(data, secrets) == {"routing_key": REDACTED, "h": [f"Token token={REDACTED}"], "n": 3, "short": "ab"}
     assert redact("ab cd", ["ab"]) == "ab cd"  # too short to be a secret: never masks ordinary text
-    module = FakeModule({})
+    module = fake_context()
     client = SaasClient("PagerDuty", "https://api.example", headers={"Authorization": "Token token=TOKEN-abcdef"},
-                        secrets=secrets, module=module)
+                        secrets=secrets, no_log_values=module.no_log_values)
     described = client.describe("POST", "/incidents", {"k": "R0UTINGKEY123"}, headers={"From": "a@b.c"})
     assert described == {
         "method": "POST", "url": "https://api.example/incidents",

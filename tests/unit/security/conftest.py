@@ -1,15 +1,13 @@
-"""Fixtures: `api` (an in-memory FakeApi); `client` (tests/unit/conftest.py) talks to it."""
+"""Fixtures: `api` with the namespace the security tests work in ("ns") already there."""
 from __future__ import annotations
-
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))  # --import-mode=importlib: make security_fake importable
-from security_fake import FakeApi  # noqa: E402
+from tests.unit.fakes import FakeKubeApi
 
 
 @pytest.fixture
 def api():
-    return FakeApi()
+    fake = FakeKubeApi()
+    fake.add_namespace("ns")
+    return fake

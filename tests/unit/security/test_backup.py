@@ -8,7 +8,7 @@ import stat
 import pytest
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError
-from ansible_collections.mataresit.emergency.plugins.module_utils.security import backup
+from ansible_collections.mataresit.emergency.plugins.module_utils import secret_backup as backup
 
 PAYLOAD = {"ai-secrets": {"type": "Opaque", "data": {"openai-api-key": "c2stb2xkLXZhbHVl"}}}
 

@@ -8,9 +8,8 @@ import os
 import stat
 import tarfile
 
-from security_fake import b64, secret
-
-from ansible_collections.mataresit.emergency.plugins.module_utils.security import forensics
+from ansible_collections.mataresit.emergency.plugins.module_utils.services import forensics
+from tests.unit.security.builders import b64, secret
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 PARAMS = dict(namespace="ns", dest=None, incident_dir=None, since_seconds=3600, max_log_bytes=4096,
@@ -66,14 +65,14 @@ def _seed(api):
     api.add("replicasets", {"metadata": {"name": "app-1", "uid": "r1", "ownerReferences": [{"uid": "u1", "kind": "Deployment"}],
                                          "annotations": {"deployment.kubernetes.io/revision": "1"}},
                             "spec": {"template": {"spec": {"containers": [{"name": "app", "image": "app:v1"}]}}}})
-    api.logs[("p2", "app", False)] = "INFO start\nDEBUG key=sk-live-abcdef123\n"
-    api.logs[("p2", "app", True)] = "ERROR crashed\n"
-    api.logs[("p2", "init", False)] = "init done\n"
+    api.set_log("ns", "p2", "INFO start\nDEBUG key=sk-live-abcdef123\n", container="app")
+    api.set_log("ns", "p2", "ERROR crashed\n", container="app", previous=True)
+    api.set_log("ns", "p2", "init done\n", container="init")
 
 
-def test_bundle_is_private_verified_and_free_of_secret_values(api, client, tmp_path):
+def test_bundle_is_private_verified_and_free_of_secret_values(api, context, tmp_path):
     _seed(api)
-    result = forensics.capture(client, dict(PARAMS, dest=str(tmp_path)))
+    result = forensics.operation(context("forensics", **dict(PARAMS, dest=str(tmp_path))))
     path = result["path"]
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     data = open(path, "rb").read()
@@ -95,18 +94,18 @@ def test_bundle_is_private_verified_and_free_of_secret_values(api, client, tmp_p
     assert all(limit == "500" for limit in api.page_size_seen)
 
 
-def test_check_mode_writes_nothing_and_reads_no_logs(api, client, tmp_path):
+def test_check_mode_writes_nothing_and_reads_no_logs(api, context, tmp_path):
     _seed(api)
-    result = forensics.capture(client, dict(PARAMS, incident_dir=str(tmp_path)), check_mode=True)
+    result = forensics.operation(context("forensics", check_mode=True, **dict(PARAMS, incident_dir=str(tmp_path))))
     assert result["path"].startswith(str(tmp_path / "evidence"))
     assert "logs/p2/app.previous.log" in result["files"] and result["sha256"] is None
     assert not os.listdir(tmp_path)
-    assert not any(path.endswith("/log") for method, path, params in api.requests)
+    assert not any(path.endswith("/log") for method, path, params, _body in api.requests)
 
 
-def test_unreadable_logs_are_noted_not_fatal(api, client, tmp_path):
+def test_unreadable_logs_are_noted_not_fatal(api, context, tmp_path):
     _seed(api)
-    del api.logs[("p2", "init", False)]
-    result = forensics.capture(client, dict(PARAMS, dest=str(tmp_path)))
+    api.remove_log("ns", "p2", container="init")
+    result = forensics.operation(context("forensics", **dict(PARAMS, dest=str(tmp_path))))
     assert [(e["pod"], e["container"]) for e in result["log_errors"]] == [("p2", "init")]
     assert "logs/p2/init.log.error" in result["files"]

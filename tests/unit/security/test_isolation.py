@@ -1,10 +1,10 @@
-"""The isolation policy builder and its apply logic against a fake API."""
+"""The isolation policy builder and its operation against a fake API."""
 from __future__ import annotations
 
 import pytest
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError
-from ansible_collections.mataresit.emergency.plugins.module_utils.security import isolation
+from ansible_collections.mataresit.emergency.plugins.module_utils.services import isolation
 
 PARAMS = dict(namespace="ns", name="mataresit-emergency-isolation", state="present", allow_dns=True,
               dns_namespace="kube-system", monitoring_namespaces=["monitoring"], monitoring_ports=[9090, 9091],
@@ -52,47 +52,47 @@ def test_spec_comparison_ignores_empty_fields_the_server_drops():
     assert not isolation.specs_equal({"podSelector": {}, "policyTypes": ["Ingress"]}, spec)
 
 
-def test_present_creates_then_is_idempotent_and_leaves_other_policies(api, client):
+def test_present_creates_then_is_idempotent_and_leaves_other_policies(api, context):
     api.add("networkpolicies", {"metadata": {"name": "allow-web"}, "spec": {"podSelector": {}}})
-    first = isolation.apply(client, PARAMS)
+    first = isolation.operation(context("isolation", **PARAMS))
     assert first["changed"] and first["untouched_policies"] == ["allow-web"] and first["previous"] is None
     created = api.get("networkpolicies", "mataresit-emergency-isolation")
     assert created["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "mataresit.emergency"
-    second = isolation.apply(client, PARAMS)
+    second = isolation.operation(context("isolation", **PARAMS))
     assert not second["changed"]
     assert api.get("networkpolicies", "allow-web")["metadata"]["resourceVersion"] == "101"
 
 
-def test_changed_spec_is_replaced_with_the_previous_returned(api, client, tmp_path):
-    isolation.apply(client, PARAMS)
-    result = isolation.apply(client, dict(PARAMS, monitoring_ports=[9100], incident_dir=str(tmp_path)))
+def test_changed_spec_is_replaced_with_the_previous_returned(api, context, tmp_path):
+    isolation.operation(context("isolation", **PARAMS))
+    result = isolation.operation(context("isolation", **dict(PARAMS, monitoring_ports=[9100], incident_dir=str(tmp_path))))
     assert result["changed"] and result["previous"]["spec"]["ingress"][0]["ports"][0]["port"] == 9090
     assert result["record"].startswith(str(tmp_path / "isolation"))
     assert [m for m, *rest in api.writes()] == ["POST", "PUT"]
 
 
-def test_check_mode_sends_dry_runs_only(api, client):
-    result = isolation.apply(client, PARAMS, check_mode=True)
-    assert result["changed"] and api.writes() == []
+def test_check_mode_sends_dry_runs_only(api, context):
+    result = isolation.operation(context("isolation", **PARAMS, check_mode=True))
+    assert result["changed"] and api.writes(dry_run=False) == []
     assert api.get("networkpolicies", "mataresit-emergency-isolation") is None
 
 
-def test_absent_removes_only_ours(api, client):
+def test_absent_removes_only_ours(api, context):
     api.add("networkpolicies", {"metadata": {"name": "allow-web"}, "spec": {"podSelector": {}}})
-    isolation.apply(client, PARAMS)
-    assert isolation.apply(client, dict(PARAMS, state="absent"))["changed"]
+    isolation.operation(context("isolation", **PARAMS))
+    assert isolation.operation(context("isolation", **dict(PARAMS, state="absent")))["changed"]
     assert api.get("networkpolicies", "allow-web") is not None
-    assert not isolation.apply(client, dict(PARAMS, state="absent"))["changed"]
+    assert not isolation.operation(context("isolation", **dict(PARAMS, state="absent")))["changed"]
 
 
-def test_a_foreign_policy_with_our_name_is_never_overwritten(api, client):
+def test_a_foreign_policy_with_our_name_is_never_overwritten(api, context):
     api.add("networkpolicies", {"metadata": {"name": "mataresit-emergency-isolation"}, "spec": {"podSelector": {}}})
     for state in ("present", "absent"):
         with pytest.raises(ConfigError, match="is not managed by mataresit.emergency"):
-            isolation.apply(client, dict(PARAMS, state=state))
-    assert api.writes() == []
+            isolation.operation(context("isolation", **dict(PARAMS, state=state)))
+    assert api.writes(dry_run=False) == []
 
 
-def test_missing_namespace(client):
+def test_missing_namespace(context):
     with pytest.raises(ConfigError, match="namespace does not exist"):
-        isolation.apply(client, dict(PARAMS, namespace="missing"))
+        isolation.operation(context("isolation", **dict(PARAMS, namespace="missing")))

@@ -1,7 +1,8 @@
 """The three modules run as Ansible runs them: argument handling and clear failures without a cluster."""
 from __future__ import annotations
 
-from ansible_collections.mataresit.emergency.plugins.module_utils.security import backup, rotation
+from ansible_collections.mataresit.emergency.plugins.module_utils import secret_backup as backup
+from ansible_collections.mataresit.emergency.plugins.module_utils.services import secret_rotation as rotation
 
 UNREACHABLE = {"host": "https://127.0.0.1:1", "api_key": "unit-test-token-123", "validate_certs": False,
                "request_timeout": 2}

@@ -6,10 +6,11 @@ import json
 import os
 
 import pytest
-from security_fake import b64, deployment, secret
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ApiError
-from ansible_collections.mataresit.emergency.plugins.module_utils.security import backup, rotation
+from ansible_collections.mataresit.emergency.plugins.module_utils import secret_backup as backup
+from ansible_collections.mataresit.emergency.plugins.module_utils.services import secret_rotation as rotation
+from tests.unit.security.builders import b64, deployment, secret
 
 OLD = {"ai-secrets": {"openai-api-key": "sk-old-openai-1"}, "security-secrets": {"jwt-secret": "old-jwt-secret-1"}}
 
@@ -21,6 +22,11 @@ def params(tmp_path, **over):
                 restart_consumers=True, reason=None, wait=True, wait_timeout=5, wait_sleep=0.01)
     base.update(over)
     return base
+
+
+def run(context, params, no_log_values, check_mode=False):
+    """One module run of secret_rotation; the secret values it derives go to no_log_values."""
+    return rotation.operation(context("secret_rotation", check_mode=check_mode, no_log_values=no_log_values, **params))
 
 
 @pytest.fixture
@@ -45,9 +51,9 @@ def restarted(api, name):
                                                    .get("annotations") or {})
 
 
-def test_rotate_backs_up_first_then_rotates_and_restarts_consumers(seeded, client, tmp_path):
+def test_rotate_backs_up_first_then_rotates_and_restarts_consumers(seeded, context, tmp_path):
     no_log = set()
-    result = rotation.run(client, params(tmp_path), no_log)
+    result = run(context, params(tmp_path), no_log)
     assert result["changed"] and result["rotated"] == ["ai-secrets", "security-secrets"]
     assert result["restarted"] == ["app", "worker"] and not restarted(seeded, "other")
     for name, old in OLD.items():
@@ -64,23 +70,23 @@ def test_rotate_backs_up_first_then_rotates_and_restarts_consumers(seeded, clien
     for name in OLD:
         for value in list(values(seeded, name).values()) + list(OLD[name].values()):
             assert value not in text
-    again = rotation.run(client, params(tmp_path), set())
+    again = run(context, params(tmp_path), set())
     assert not again["changed"] and again["rotated"] == [] and again["restarted"] == []
     assert {s["action"] for s in again["secrets"]} == {"already_rotated"}
 
 
-def test_check_mode_writes_nothing(seeded, client, tmp_path):
-    result = rotation.run(client, params(tmp_path), set(), check_mode=True)
+def test_check_mode_writes_nothing(seeded, context, tmp_path):
+    result = run(context, params(tmp_path), set(), check_mode=True)
     assert result["changed"] and result["rotated"] == ["ai-secrets", "security-secrets"]
-    assert seeded.writes() == [] and not os.path.exists(tmp_path / "secrets")
+    assert seeded.writes(dry_run=False) == [] and not os.path.exists(tmp_path / "secrets")
     assert values(seeded, "ai-secrets") == OLD["ai-secrets"]
 
 
-def test_interrupted_run_is_finished_by_a_rerun_and_restore_brings_back_the_originals(seeded, client, tmp_path):
+def test_interrupted_run_is_finished_by_a_rerun_and_restore_brings_back_the_originals(seeded, context, tmp_path):
     broken = params(tmp_path, secrets=[], plan=[{"secret": "ai-secrets"},
                                                 {"secret": "security-secrets", "key": "bad key!"}])
     with pytest.raises(ApiError) as err:
-        rotation.run(client, broken, set())
+        run(context, broken, set())
     message = str(err.value)
     assert message.startswith("Failed to rotate secret ns/security-secrets:")
     assert "1 secret(s) were rotated before this one (ai-secrets)" in message and "re-run" in message
@@ -88,51 +94,51 @@ def test_interrupted_run_is_finished_by_a_rerun_and_restore_brings_back_the_orig
     assert first_new != OLD["ai-secrets"] and values(seeded, "security-secrets") == OLD["security-secrets"]
     backups = os.listdir(tmp_path / "secrets")
 
-    rerun = rotation.run(client, params(tmp_path), set())
+    rerun = run(context, params(tmp_path), set())
     assert rerun["rotated"] == ["security-secrets"] and rerun["backup"] is None
     assert os.listdir(tmp_path / "secrets") == backups  # the original backup is kept, no new one
     assert values(seeded, "ai-secrets") == first_new  # not rotated twice
     assert rerun["restarted"] == ["app", "worker"]  # the interrupted run's consumers too
 
-    restored = rotation.run(client, params(tmp_path, state="restored", secrets=[]), set())
+    restored = run(context, params(tmp_path, state="restored", secrets=[]), set())
     assert restored["restored"] == ["ai-secrets", "security-secrets"]
     assert all(values(seeded, n) == OLD[n] for n in OLD)
-    assert not rotation.run(client, params(tmp_path, state="restored", secrets=[]), set())["changed"]
+    assert not run(context, params(tmp_path, state="restored", secrets=[]), set())["changed"]
 
 
-def test_write_applied_but_answer_lost_is_rerun_without_losing_the_originals(seeded, client, tmp_path):
-    seeded.lose_response = lambda method, plural, name: name == "security-secrets"
+def test_write_applied_but_answer_lost_is_rerun_without_losing_the_originals(seeded, context, tmp_path):
+    seeded.lose_response = lambda method, path: path.endswith("/secrets/security-secrets")
     with pytest.raises(ApiError, match="Failed to rotate secret ns/security-secrets"):
-        rotation.run(client, params(tmp_path), set())
+        run(context, params(tmp_path), set())
     seeded.lose_response = None
     assert values(seeded, "security-secrets") != OLD["security-secrets"]  # applied, though the run failed
-    rerun = rotation.run(client, params(tmp_path), set())
+    rerun = run(context, params(tmp_path), set())
     assert rerun["rotated"] == ["security-secrets"] and rerun["backup"] is None
-    rotation.run(client, params(tmp_path, state="restored"), set())
+    run(context, params(tmp_path, state="restored"), set())
     assert all(values(seeded, n) == OLD[n] for n in OLD)
 
 
-def test_restore_with_a_wrong_key_changes_nothing(seeded, client, tmp_path):
-    rotation.run(client, params(tmp_path), set())
-    writes = len(seeded.writes())
+def test_restore_with_a_wrong_key_changes_nothing(seeded, context, tmp_path):
+    run(context, params(tmp_path), set())
+    writes = len(seeded.writes(dry_run=False))
     with pytest.raises(Exception) as err:
-        rotation.run(client, params(tmp_path, state="restored", backup_key="wrong"), set())
+        run(context, params(tmp_path, state="restored", backup_key="wrong"), set())
     assert "backup_key is not the key the backup was written with" in str(err.value)
-    assert len(seeded.writes()) == writes
+    assert len(seeded.writes(dry_run=False)) == writes
 
 
-def test_restore_recreates_a_deleted_secret(seeded, client, tmp_path):
-    rotation.run(client, params(tmp_path), set())
-    del seeded.objects[("secrets", "ai-secrets")]
-    result = rotation.run(client, params(tmp_path, state="restored"), set())
+def test_restore_recreates_a_deleted_secret(seeded, context, tmp_path):
+    run(context, params(tmp_path), set())
+    del seeded.objects[seeded.path("secrets", "ai-secrets")]
+    result = run(context, params(tmp_path, state="restored"), set())
     assert values(seeded, "ai-secrets") == OLD["ai-secrets"]
     assert [s["recreated"] for s in result["secrets"] if s["name"] == "ai-secrets"] == [True]
 
 
-def test_conflict_on_update_is_reported(seeded, client, tmp_path):
-    def another_writer(method, plural, name):
+def test_conflict_on_update_is_reported(seeded, context, tmp_path):
+    def another_writer(method, path):
         if method == "PUT":
-            seeded.add(plural, seeded.get(plural, name))  # somebody else wrote it meanwhile
+            seeded.add(path, seeded.get(path))  # somebody else wrote it meanwhile
     seeded.before_write = another_writer
     with pytest.raises(ApiError, match="the object has been modified"):
-        rotation.run(client, params(tmp_path), set())
+        run(context, params(tmp_path), set())

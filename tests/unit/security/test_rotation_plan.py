@@ -4,10 +4,10 @@ from __future__ import annotations
 import re
 
 import pytest
-from security_fake import secret
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError
-from ansible_collections.mataresit.emergency.plugins.module_utils.security import rotation
+from ansible_collections.mataresit.emergency.plugins.module_utils.services import secret_rotation as rotation
+from tests.unit.security.builders import secret
 
 SECRETS = {s["metadata"]["name"]: s for s in [
     secret("ai-secrets", {"openai-api-key": "sk-old", "gemini-api-key": "g-old"}),

@@ -4,13 +4,14 @@ from __future__ import annotations
 import tracemalloc
 
 import pytest
-from triage_fake import event, node, pod
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.triage import (
-    PodSummary, count_error_lines, parse_duration, parse_quantity, summarise_events, summarise_nodes,
+from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.objects import quantity_or_none as parse_quantity
+from ansible_collections.mataresit.emergency.plugins.module_utils.triage.summarise import (
+    PodSummary, count_error_lines, parse_duration, summarise_events, summarise_nodes,
     summarise_services,
 )
+from tests.unit.triage.builders import event, node, pod
 
 INSUFFICIENT_CPU = ("0/4 nodes are available: 4 Insufficient cpu. preemption: 0/4 nodes are available: "
                     "4 No preemption victims found for incoming pod.")

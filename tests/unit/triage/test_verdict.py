@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import verdict
+from ansible_collections.mataresit.emergency.plugins.module_utils.triage import verdict
 from ansible_collections.mataresit.emergency.plugins.modules import triage as triage_module
 
 

@@ -1,0 +1,163 @@
+"""The one HTTP core of the collection: the client factory every HTTP client
+is built with (Kubernetes API, SaaS providers, health and metrics probes), the
+one retry policy, the `Retry-After` parser and the classification of
+transport errors.
+
+Retry policy (decided by `retry_delay`, unit-tested on its own):
+- the connection was never established (refused, unreachable, connect
+  timeout; not a TLS verification failure): retried, for any method;
+- 429, and Statuspage's 420 (refused before acting): retried, waiting what
+  `Retry-After` (seconds or HTTP date) or PagerDuty's `ratelimit-reset` says;
+- 5xx and read errors / timeouts (the server may have acted): retried only for
+  the policy's safe methods, or a request marked safe (a POST whose dedup /
+  incident key makes a repeat harmless);
+- any other 4xx: never retried.
+Backoff without a server hint is exponential with jitter, capped. Waiting out
+a longer outage of a server (an API server restart) for safe requests belongs
+in RetryPolicy and retry_delay, nowhere else.
+"""
+from __future__ import annotations
+
+import email.utils
+import random
+import ssl
+import time
+from dataclasses import dataclass
+
+from ansible_collections.mataresit.emergency.plugins.module_utils.deps import optional_import
+
+httpx = optional_import("httpx")
+
+USER_AGENT = "mataresit.emergency"
+PROBE_USER_AGENT = f"{USER_AGENT} health_probe"  # the health and metrics probes
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+RATE_LIMIT_STATUSES = frozenset({420, 429})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    retries: int = 3            # attempts after the first one
+    backoff_base: float = 0.5   # first backoff without a server hint (seconds)
+    backoff_cap: float = 8.0    # largest backoff without a server hint
+    max_wait: float = 60.0      # a server asking for longer than this fails at once
+    safe_methods: frozenset = IDEMPOTENT_METHODS  # methods a repeat cannot harm (5xx, read errors)
+
+
+class Session:
+    """Owns one HTTP client (`self._http`, built with client()); a context manager that closes it."""
+
+    _http = None
+
+    def close(self):
+        if self._http is not None:
+            self._http.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def client(base_url="", verify=True, headers=None, timeout=30.0, pool=4, transport=None, user_agent=USER_AGENT):
+    """An HTTP/1.1 keep-alive client: connect timeout at most 10 s, no redirects followed.
+
+    transport is the unit tests' seam (httpx.MockTransport).
+    """
+    return httpx.Client(
+        base_url=base_url,
+        verify=verify,
+        headers={"User-Agent": user_agent, **(headers or {})},
+        timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+        limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool),
+        transport=transport,
+        follow_redirects=False,
+    )
+
+
+def _causes(exc):
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+def classify(exc):
+    """Map an httpx transport error to (kind, retryable, detail).
+
+    kind: tls, refused, unreachable, timeout or connection. Only failures to
+    establish the connection (refused, unreachable, connect timeout) are
+    retryable: the request never reached the server.
+    """
+    detail = str(exc) or type(exc).__name__
+    if isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout)):
+        return "timeout", True, f"connect timeout: {detail}"
+    if isinstance(exc, httpx.TimeoutException):
+        return "timeout", False, f"{type(exc).__name__}: {detail}"
+    if isinstance(exc, httpx.ConnectError):
+        chain = list(_causes(exc))
+        text = " ".join(str(e) for e in chain).lower()
+        if any(isinstance(e, (ssl.SSLError, ssl.CertificateError)) for e in chain) or \
+                any(word in text for word in ("ssl", "certificate", "tls", "handshake")):
+            return "tls", False, detail
+        if any(isinstance(e, ConnectionRefusedError) for e in chain) or "refused" in text or "errno 111" in text:
+            return "refused", True, detail
+        return "unreachable", True, detail
+    return "connection", False, f"{type(exc).__name__}: {detail}"
+
+
+def parse_retry_after(headers, now=None):
+    """Seconds the server asks us to wait: Retry-After (seconds or HTTP date) or ratelimit-reset; else None."""
+    value = headers.get("Retry-After")
+    if value is not None:
+        value = value.strip()
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            try:
+                when = email.utils.parsedate_to_datetime(value)
+            except (TypeError, ValueError):
+                when = None
+            if when is not None:
+                return max(0.0, when.timestamp() - (time.time() if now is None else now))
+    reset = headers.get("ratelimit-reset")  # PagerDuty: seconds until the window resets
+    if reset is not None:
+        try:
+            return max(0.0, float(reset.strip()))
+        except ValueError:
+            return None
+    return None
+
+
+def backoff(attempt, policy, rand=random.uniform):
+    """Capped exponential backoff with jitter before retry number `attempt` (1-based)."""
+    return min(policy.backoff_cap, policy.backoff_base * 2 ** (attempt - 1)) * rand(0.5, 1.0)
+
+
+def retry_delay(attempt, policy, method, retry_safe=False, response=None, error=None, rand=random.uniform):
+    """Seconds to wait before attempt `attempt + 1`, or None when the failure must not be retried.
+
+    attempt counts from 1; `retry_safe` marks a request whose repetition is harmless (a dedup key).
+    """
+    if attempt > policy.retries:
+        return None
+    repeat_safe = method.upper() in policy.safe_methods or retry_safe
+    hinted = None
+    if error is not None:
+        kind, never_sent, _detail = classify(error)
+        if not never_sent and not (repeat_safe and kind in ("timeout", "connection")):
+            return None  # a TLS failure, or a read error / timeout after which the server may have acted
+    elif response is not None:
+        status = response.status_code
+        if status in RATE_LIMIT_STATUSES:
+            hinted = parse_retry_after(response.headers)
+        elif status >= 500 and repeat_safe:
+            hinted = parse_retry_after(response.headers) if status == 503 else None
+        else:
+            return None
+    if hinted is not None:
+        if hinted > policy.max_wait:
+            return None
+        return hinted + rand(0, min(1.0, hinted * 0.1))
+    return backoff(attempt, policy, rand)
