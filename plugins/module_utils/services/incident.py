@@ -2,11 +2,15 @@
 from __future__ import annotations
 
 from ansible_collections.mataresit.emergency.plugins.module_utils import workspace
+from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError
 from ansible_collections.mataresit.emergency.plugins.module_utils.incident import open_incident
 
 
 def operation(ctx):
     p = ctx.params
+    if p["require_reason"] and not (p["reason"] or "").strip():
+        raise ConfigError(f"The {p['environment'] or 'environment'}'s policy requires a reason: re-run with "
+                          '-e reason="what happened".')
     changed, incident = open_incident(workspace.root(p["workspace_root"]), p["severity"], p["reason"], p["clusters"],
                                       p["incident_id"], p["environment"], p["alert_started_at"], ctx.check_mode,
                                       create=p["create"])

@@ -14,7 +14,6 @@ from tests.unit.deployments.builders import deployment
     ("+3", 3, (None, None), (6, False)),
     (" +2 ", 4, (None, None), (6, False)),
     ("-1", 3, (None, None), (2, False)),
-    (-1, 3, (None, None), (2, False)),  # a negative number can only be relative
     ("+5", 8, (None, 10), (10, True)),
     ("-3", 3, (1, None), (1, True)),
     (0, 3, (1, 5), (1, True)),
@@ -32,6 +31,8 @@ def test_target_replicas(replicas, current, bounds, expected):
     ("+", 3, (None, None), "count like 6"),
     ("2.5", 3, (None, None), "count like 6"),
     (True, 3, (None, None), "count like 6"),
+    (-1, 3, (None, None), "negative count; .*give a string with its sign"),  # issue 7: never a silent step down
+    (2.0, 3, (None, None), "count like 6"),
     (3, 3, (5, 2), "greater than max_replicas"),
     (3, 3, (-1, None), "must not be negative"),
 ])

@@ -29,7 +29,7 @@ def test_each_cluster_has_its_own_part(tmp_path):
 
 def test_records_give_the_newest_record_of_each_object(tmp_path, monkeypatch):
     stamps = iter(["20261127T100000Z", "20261127T100001Z", "20261127T100002Z"])
-    monkeypatch.setattr(workspace, "stamp", lambda when=None: next(stamps))
+    monkeypatch.setattr(workspace, "stamp", lambda when=None, precise=False: next(stamps))
     incident = str(tmp_path)
     workspace.record(incident, workspace.SCALE, ["ns", "deployment", "app"], {"name": "app", "replicas": 6})
     workspace.record(incident, workspace.SCALE, ["ns", "deployment", "worker"], {"name": "worker", "replicas": 2})
