@@ -58,7 +58,7 @@ def checked_url(url, option, action="read the options", show=True):
         parts, port_ok = None, False
     if parts is None or not port_ok or parts.scheme not in ("http", "https") or not parts.hostname \
             or any(c.isspace() or ord(c) < 32 for c in text):
-        shown = f" '{text[:200]}'" if show else ""
+        shown = f" {text[:200]!r}" if show else ""
         raise ConfigError(f"Failed to {action}: {option}{shown} is not an http(s) URL (http[s]://host[:port]/path); "
                           f"check '{option}'.")
     return text

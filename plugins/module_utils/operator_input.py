@@ -132,6 +132,8 @@ def check(extra_vars, specs=None):
     kinds.update({name: (kind, None) for name, kind in GLOBALS.items()})
     for name in sorted(extra_vars or {}):
         value = extra_vars[name]
+        if name == "_raw_params":  # words of an -e that were not key=value
+            _fail("-e", f"{str(value)[:60]!r} is not key=value", "quote a value with spaces: -e 'reason=\"api 5xx\"'")
         found = None if name in FREE_TEXT else template_in(value)
         if found is not None:
             hint = "give the reason with -e reason=... (it is taken as text)" if name.endswith("reason") else \

@@ -36,7 +36,7 @@ SECRET_TEXT = [
     (re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(-----END [A-Z ]*PRIVATE KEY-----|$)", re.S),
      "-----BEGIN PRIVATE KEY-----" + MASK + "-----END PRIVATE KEY-----"),
     (re.compile(r"(?i)\b(bearer|oauth|basic)(\s+)[A-Za-z0-9._~+/=-]{8,}"), r"\1\2" + MASK),
-    (re.compile(r"(?i)\btoken token=" + _VALUE), "token token=" + MASK),
+    (re.compile(r"(?i)\b(token token=)" + _VALUE), r"\1" + MASK),
     (re.compile(r"(?i)\b(authorization[\"']?\s*[:=]\s*[\"']?)(?!(bearer|oauth|basic|token token=)\b)[^\s\"',]+"),
      r"\1" + MASK),
     (re.compile(r"(?i)\b(x-api-key|x-auth-token|x-access-token|api-key|private-token)([\"']?\s*[:=]\s*[\"']?)"

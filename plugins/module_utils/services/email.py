@@ -9,7 +9,7 @@ import smtplib
 import socket
 import ssl
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid, parseaddr
+from email.utils import formatdate, getaddresses, make_msgid
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ApiError, ConfigError, UnreachableError
 from ansible_collections.mataresit.emergency.plugins.module_utils import notifications
@@ -21,7 +21,8 @@ ADDRESS = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+$")
 def _address(value):
     """Whether value is one address ('a@b.c' or 'Name <a@b.c>'), on one line."""
     text = str(value)
-    return not any(c in text for c in "\r\n\x00") and bool(ADDRESS.match(parseaddr(text)[1] or ""))
+    found = getaddresses([text])
+    return not any(c in text for c in "\r\n\x00") and len(found) == 1 and bool(ADDRESS.match(found[0][1] or ""))
 
 
 def check_headers(params):

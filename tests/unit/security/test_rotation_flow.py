@@ -142,3 +142,18 @@ def test_conflict_on_update_is_reported(seeded, context, tmp_path):
     seeded.before_write = another_writer
     with pytest.raises(ApiError, match="the object has been modified"):
         run(context, params(tmp_path), set())
+
+
+def test_rotation_leaves_no_old_value_anywhere_in_the_secret(api, context, tmp_path):
+    """kubectl's last-applied-configuration (and any annotation copying a value) must not keep the old values."""
+    old = {"openai-api-key": "sk-old-openai-1"}
+    applied = json.dumps({"apiVersion": "v1", "kind": "Secret", "data": {"openai-api-key": b64("sk-old-openai-1")},
+                          "metadata": {"name": "ai-secrets"}})
+    api.add("secrets", secret("ai-secrets", old, annotations={"kubectl.kubernetes.io/last-applied-configuration": applied,
+                                                              "note": "rotated from sk-old-openai-1", "team": "ai"}))
+    api.get("secrets", "ai-secrets")["stringData"] = {"openai-api-key": "sk-old-openai-1"}
+    run(context, params(tmp_path, secrets=["ai-secrets"]), set())
+    after = json.dumps(api.get("secrets", "ai-secrets"))
+    for needle in ("sk-old-openai-1", b64("sk-old-openai-1")):
+        assert needle not in after
+    assert api.get("secrets", "ai-secrets")["metadata"]["annotations"] == {"team": "ai"}
