@@ -126,7 +126,9 @@ class CallbackModule(CallbackBase):
             "task": redact_text(task.get_name(), self._secrets), "action": task.action, "status": status,
         }
         entry.update(summarize_result(raw, censored, self._secrets))
-        announced = raw.get("incident_dir") if task.action.endswith("incident") and status != "failed" else None
+        # A preview of the incident in check mode writes nothing: only the step that opens it is announced.
+        opened = task.action.endswith("incident") and status != "failed" and getattr(task, "check_mode", None) is not True
+        announced = raw.get("incident_dir") if opened else None
         self._write(entry)
         if announced and self._dir is None:
             self._open(announced)

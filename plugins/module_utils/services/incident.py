@@ -9,7 +9,7 @@ from ansible_collections.mataresit.emergency.plugins.module_utils.incident impor
 def operation(ctx):
     p = ctx.params
     if p["require_reason"] and not (p["reason"] or "").strip():
-        raise ConfigError(f"The {p['environment'] or 'environment'}'s policy requires a reason: re-run with "
+        raise ConfigError(f"The {p['environment'] or 'environment'} policy requires a reason: re-run with "
                           '-e reason="what happened".')
     changed, incident = open_incident(workspace.root(p["workspace_root"]), p["severity"], p["reason"], p["clusters"],
                                       p["incident_id"], p["environment"], p["alert_started_at"], ctx.check_mode,
