@@ -12,6 +12,7 @@ from ansible_collections.mataresit.emergency.plugins.module_utils import workspa
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import EmergencyError
 from ansible_collections.mataresit.emergency.plugins.module_utils.operator_input import free_text
 
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _supports_check_mode = True

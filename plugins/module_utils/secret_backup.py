@@ -31,8 +31,8 @@ SALT_LENGTH, NONCE_LENGTH = 16, 12
 def check_backup_key(backup_key):
     """ConfigError unless backup_key is strong enough to protect a backup of production secrets."""
     key = backup_key or ""
-    kinds = sum(any(test(c) for c in key) for test in (str.islower, str.isupper, str.isdigit,
-                                                      lambda c: not c.isalnum()))
+    tests = (str.islower, str.isupper, str.isdigit, lambda c: not c.isalnum())
+    kinds = sum(any(test(c) for c in key) for test in tests)
     if len(key) >= MIN_KEY_LENGTH or (len(key) >= MIN_MIXED_KEY_LENGTH and kinds >= 3):
         if len(set(key)) >= 8:
             return key

@@ -21,6 +21,11 @@ author: mataresit engineers (@mataresit)
 extends_documentation_fragment:
   - mataresit.emergency.attributes
 attributes:
+  action:
+    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on
+      the controller.
+    support: full
+    details: The action reads the C(reason) variable as data and claims the incident for this run.
   check_mode:
     support: full
     details: In check mode the workspace is not created.

@@ -26,6 +26,8 @@ extends_documentation_fragment:
   - mataresit.emergency.attributes
 attributes:
   action:
+    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on
+      the controller.
     support: full
   check_mode:
     support: full

@@ -72,8 +72,9 @@ def checked_config(data, source):
         items = data.get(key)
         if items is None:
             continue
-        if not isinstance(items, list) or not all(isinstance(i, dict) and isinstance(i.get(inner) or {}, dict)
-                                                   for i in items):
+        entries_ok = isinstance(items, list) and all(
+            isinstance(i, dict) and isinstance(i.get(inner) or {}, dict) for i in items)
+        if not entries_ok:
             raise ConfigError(f"Failed to load {source}: '{key}' must be a list of entries with 'name' and "
                               f"'{inner}'; check the kubeconfig.")
     return data

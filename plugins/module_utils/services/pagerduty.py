@@ -193,4 +193,3 @@ class _Rest:
         if msg:
             out["msg"] = msg
         return out
-

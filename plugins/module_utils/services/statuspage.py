@@ -151,4 +151,3 @@ def _summary(incident):
         "impact": incident.get("impact_override") or incident.get("impact"), "shortlink": incident.get("shortlink"),
         "components": {c.get("name") or c.get("id"): c.get("status") for c in comps or []},
     }
-

@@ -34,8 +34,8 @@ def local_only(cluster):
         pytest.skip("the playbook's health targets are the local cluster's health server")
 
 
-def test_reason_payloads_from_a_file_run_nothing_and_appear_literally(k8s, cluster, sandbox, namespace, workload,
-                                                                       local_only, tmp_path):
+def test_reason_payloads_from_a_file_run_nothing_and_appear_literally(
+        k8s, cluster, sandbox, namespace, workload, local_only, tmp_path):
     """-e @file: the reason, a Deployment's change-cause and a Slack error answer all hold templates."""
     marker, marker_k8s, marker_saas = (tmp_path / "ran-reason", tmp_path / "ran-k8s", tmp_path / "ran-saas")
     reason = payloads(marker)
@@ -76,8 +76,8 @@ def test_reason_payloads_from_a_file_run_nothing_and_appear_literally(k8s, clust
     assert reason in trigger["json"]["payload"]["summary"]
 
 
-def test_reason_payloads_given_as_key_value_run_nothing_and_appear_literally(cluster, sandbox, namespace, workload,
-                                                                              local_only, tmp_path):
+def test_reason_payloads_given_as_key_value_run_nothing_and_appear_literally(
+        cluster, sandbox, namespace, workload, local_only, tmp_path):
     """-e 'reason="..."' on a healthy service: nothing to recover, the report written anyway."""
     marker = tmp_path / "ran-kv"
     reason = payloads(marker)

@@ -120,7 +120,11 @@ def test_a_planted_link_is_never_written_through(tmp_path):
 def test_a_failed_write_leaves_the_old_file_and_no_temp(tmp_path, monkeypatch):
     path = tmp_path / "state.json"
     path.write_text("old")
-    monkeypatch.setattr(workspace.os, "replace", lambda a, b: (_ for _ in ()).throw(OSError(28, "No space left")))
+
+    def no_space(src, dst):
+        raise OSError(28, "No space left")
+
+    monkeypatch.setattr(workspace.os, "replace", no_space)
     with pytest.raises(ConfigError, match="Failed to write .*state.json: No space left"):
         workspace.write_private(str(path), "new")
     assert path.read_text() == "old" and os.listdir(tmp_path) == ["state.json"]
