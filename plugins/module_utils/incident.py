@@ -14,7 +14,7 @@ from ansible_collections.mataresit.emergency.plugins.module_utils.redact import 
 RESPONSE_TARGET_MINUTES = {"P0": 5, "P1": 15, "P2": 60, "P3": 1440}
 # Result keys worth keeping in the timeline (values are redacted again when written).
 SUMMARY_KEYS = ("reason", "verdict", "recommended_action", "action", "healthy", "previous_replicas", "replicas",
-                "revision", "to_revision", "image", "images", "deleted", "rotated", "skipped", "bundle", "sha256",
+                "revision", "to_revision", "image", "images", "deleted", "rotated", "skipped_secrets", "bundle", "sha256",
                 "backup", "backup_path", "dedup_key", "incident_key", "incident_url", "status", "elapsed",
                 "policy", "breaches", "duration_s", "external_rotation_required")
 # Bookkeeping tasks that the report's timeline leaves out (the timeline file keeps them).

@@ -404,7 +404,8 @@ def rotate(ctx):
                                        "deployments": to_restart if params["restart_consumers"] else []})
     return {
         "changed": bool(rotated_names) or bool(to_restart and params["restart_consumers"]), "namespace": namespace,
-        "state": "rotated", "secrets": _report(items, rotated_names, entries, consumer_map), "skipped": skipped,
+        "state": "rotated", "secrets": _report(items, rotated_names, entries, consumer_map),
+        "skipped_secrets": skipped,
         "rotated": rotated_names, "restarted": to_restart if params["restart_consumers"] else [],
         "consumers_not_restarted": [] if params["restart_consumers"] else to_restart,
         "rollout_seconds": waited, "external_rotation_required": external_required(items),
@@ -506,7 +507,7 @@ def restore(ctx):
         "restarted": to_restart if params["restart_consumers"] else [],
         "consumers_not_restarted": [] if params["restart_consumers"] else to_restart,
         "rollout_seconds": waited, "backups": backups, "state_file": state_file,
-        "skipped": [], "external_rotation_required": [], "warnings": [],
+        "skipped_secrets": [], "external_rotation_required": [], "warnings": [],
         "diff": {"before": {n: "<current values>" for n in restored}, "after": {n: "<backup values>" for n in restored}},
     }
 

@@ -174,7 +174,7 @@ def test_service_account_tokens_and_helm_secrets_are_skipped(
                 for n in ("sh.helm.release.v1.app.v1", "helm-labelled", "sa-token")}
     result = run_module("secret_rotation", base_args(kubeconfig, namespace, tmp_path, secrets=["all"],
                                                      restart_consumers=False))
-    skipped = {s["name"] for s in result["skipped"]}
+    skipped = {s["name"] for s in result["skipped_secrets"]}
     assert set(versions) <= skipped
     assert not set(versions) & set(result["rotated"]) and "supabase-secrets" in result["rotated"]
     assert {n: k8s.core.read_namespaced_secret(n, namespace).metadata.resource_version for n in versions} == versions

@@ -157,3 +157,10 @@ def test_rotation_leaves_no_old_value_anywhere_in_the_secret(api, context, tmp_p
     for needle in ("sk-old-openai-1", b64("sk-old-openai-1")):
         assert needle not in after
     assert api.get("secrets", "ai-secrets")["metadata"]["annotations"] == {"team": "ai"}
+
+
+def test_secrets_left_alone_are_never_reported_under_ansibles_skipped_key(seeded, context, tmp_path):
+    """A result key `skipped` makes Ansible report the whole task as skipped (and ignore changed_when)."""
+    result = run(context, params(tmp_path, secrets=["all"]), set())
+    assert "skipped" not in result and result["changed"]
+    assert {s["name"] for s in result["skipped_secrets"]} == {"default-token"}
