@@ -1,12 +1,15 @@
 # mataresit.emergency — developer entry points.
 #   make demo   start the local cluster, deploy the reference workload, break it,
 #               run the P0 playbook, show the recovery and the incident report
+#   make demo-alerts   the same outage, detected and recovered with no one at the keyboard:
+#               Prometheus -> Alertmanager -> ansible-rulebook -> the P0 playbook
 #   make test   unit + integration tests, ansible-lint, ansible-test sanity
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv build cluster-up cluster-down cluster-status demo test unit lint sanity bench clean
+.PHONY: venv build cluster-up cluster-down cluster-status monitoring-up monitoring-down monitoring-status demo \
+	demo-alerts test unit lint sanity bench bench-alerts docs clean
 
 venv: $(VENV)/.installed $(VENV)/.paths
 
@@ -15,6 +18,8 @@ $(VENV)/.installed: requirements.txt constraints.txt
 	$(BIN)/pip install -q --disable-pip-version-check -r requirements.txt -c constraints.txt
 	mkdir -p .collections/ansible_collections/mataresit
 	ln -sfn ../../.. .collections/ansible_collections/mataresit/emergency
+	@$(BIN)/python -c 'from tools import monitoring; monitoring.require_java()' \
+	  || echo "WARNING: without Java 17 the alert rulebook (ansible-rulebook) cannot run: make demo-alerts and the alert tests need it" >&2
 	touch $@
 
 # The checkout and its collection path on the venv's sys.path (a .pth file, as an editable install does):
@@ -27,6 +32,7 @@ $(VENV)/.paths: $(VENV)/.installed
 
 build: venv
 	$(BIN)/python tools/k8s_build.py
+	$(BIN)/python tools/monitoring_build.py
 
 cluster-up: venv
 	$(BIN)/python tools/localcluster.py up
@@ -37,8 +43,21 @@ cluster-down: venv
 cluster-status: venv
 	$(BIN)/python tools/localcluster.py status
 
+# Prometheus and Alertmanager (reference configuration) on the local cluster; cluster-down stops them too.
+monitoring-up: venv
+	$(BIN)/python tools/monitoring.py up
+
+monitoring-down: venv
+	$(BIN)/python tools/monitoring.py down
+
+monitoring-status: venv
+	$(BIN)/python tools/monitoring.py status
+
 demo: venv
 	$(BIN)/python tools/demo.py
+
+demo-alerts: venv
+	$(BIN)/python tools/demo_alerts.py
 
 test: venv
 	bash tools/test.sh
@@ -52,6 +71,10 @@ lint: venv
 sanity: venv
 	bash tools/test.sh sanity
 
+# The docs site of the modules, roles (argument_specs) and callbacks: build/docs/build/html/index.html.
+docs: venv
+	bash tools/build_docs.sh
+
 # Speed against the runbook's own kubectl and curl commands on the same cluster (prints ratios).
 bench: venv
 	$(BIN)/python tools/k8s_build.py --kubectl
@@ -59,6 +82,10 @@ bench: venv
 	PATH="$$($(BIN)/python -c 'from tools import k8s_build; print(k8s_build.bin_dir())'):$$PATH" \
 	  sh -c '$(BIN)/python benchmarks/triage_bench.py --pods 5000 --cleanup && \
 	         $(BIN)/python benchmarks/deployments_bench.py --cleanup && $(BIN)/python benchmarks/probe_bench.py'
+
+# From a bad deploy to a resolved incident through Prometheus, Alertmanager and the rulebook (prints seconds).
+bench-alerts: venv
+	$(BIN)/python benchmarks/alerts_bench.py
 
 clean:
 	-$(BIN)/python tools/localcluster.py down

@@ -11,9 +11,19 @@ Stands in for the Paperless Maverick app so a rollback visibly heals it:
   a pod labelled app=postgresql in `?db_namespace=` (default database) is Ready;
   `/metrics` Prometheus text with the metric names of the alert rules.
 - On a pod IP (every pod IP is local to this server's network namespace), the
-  same endpoints answered as that pod: 500 from a pod running a bad image.
-- `POST /control/queue_depth {"value": N, "namespace": ns}` sets the queue depth;
-  `GET /control/ping` answers 200.
+  same endpoints answered as that pod: 500 from a pod running a bad image, so a
+  Prometheus scrape of the pod fails and `up` drops to 0 for it; `/metrics` of a
+  worker pod adds its own `worker_jobs_processed_total`.
+- The embedding queue of each namespace is a model that moves: jobs arrive at
+  `arrival_rate` a second and every Ready worker pod (app=embedding-queue-worker)
+  processes `worker_rate` a second, so more workers drain it faster and the job
+  counters and the processing-time histogram grow with the jobs processed.
+- `POST /control/queue {"namespace": ns, "depth": N, "arrival_rate": r, "worker_rate": w}`
+  sets the model (any subset); `POST /control/queue_depth {"value": N, "namespace": ns}`
+  pins the depth at N (jobs still flow, the depth stays) until /control/queue;
+  `POST /control/overload {"latency_ms": L, "until_replicas": R, "namespace": ns}` makes the app of ns
+  answer `/health*` after L ms until its Deployment has R available replicas (an overload more replicas
+  carry); `GET /control/ping` answers 200.
 """
 from __future__ import annotations
 
@@ -30,8 +40,58 @@ from ansible_collections.mataresit.emergency.plugins.module_utils.errors import 
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.client import K8sClient
 
 APP = "paperless-maverick"
+WORKER_SELECTOR = "app=embedding-queue-worker"
 SYSTEM_NAMESPACE = "mataresit-system"
 CACHE_SECONDS = 0.5
+# The processing-time histogram: share of jobs per bucket, and the mean (the reference alert fires over 300 s p95).
+DURATION_BUCKETS = (("1", 0.27), ("5", 0.975), ("+Inf", 1.0))
+DURATION_MEAN_SECONDS = 2.07
+
+
+class Queue:
+    """The embedding queue of one namespace (see the module docstring)."""
+
+    def __init__(self):
+        self.depth = 12.0
+        self.arrival_rate = 0.0  # none until a test or the demo sends jobs: an idle queue never grows
+        self.worker_rate = 1.0
+        self.pinned = False
+        self.success = 4410.0
+        self.failed = 3.0
+        self.per_worker: dict = {}
+        self.updated = time.monotonic()
+
+    def advance(self, workers: list) -> None:
+        now = time.monotonic()
+        elapsed, self.updated = max(0.0, now - self.updated), now
+        capacity = self.worker_rate * len(workers) * elapsed
+        arrived = self.arrival_rate * elapsed
+        if self.pinned:
+            processed = min(arrived, capacity)
+        else:
+            processed = min(self.depth + arrived, capacity)
+            self.depth = max(0.0, self.depth + arrived - processed)
+        self.success += processed
+        for pod in workers:
+            self.per_worker[pod] = self.per_worker.get(pod, 0.0) + processed / len(workers)
+
+    def lines(self) -> list:
+        jobs = self.success + self.failed
+        return [
+            "# HELP embedding_queue_depth Jobs waiting in the embedding queue.",
+            "# TYPE embedding_queue_depth gauge",
+            f'embedding_queue_depth{{queue="embedding"}} {round(self.depth, 3):g}',
+            "# HELP embedding_jobs_processed_total Embedding jobs processed.",
+            "# TYPE embedding_jobs_processed_total counter",
+            f'embedding_jobs_processed_total{{status="success"}} {self.success:.3f}',
+            f'embedding_jobs_processed_total{{status="failed"}} {self.failed:.3f}',
+            "# HELP embedding_processing_duration_seconds Time to embed one job.",
+            "# TYPE embedding_processing_duration_seconds histogram",
+            *[f'embedding_processing_duration_seconds_bucket{{le="{le}"}} {jobs * share:.3f}'
+              for le, share in DURATION_BUCKETS],
+            f"embedding_processing_duration_seconds_sum {jobs * DURATION_MEAN_SECONDS:.3f}",
+            f"embedding_processing_duration_seconds_count {jobs:.3f}",
+        ]
 
 
 def image_is_bad(image: str) -> bool:
@@ -51,7 +111,9 @@ class ClusterView:
         self.client = client
         self._cache: dict = {}
         self._lock = threading.Lock()
-        self.queue_depth: dict = {}
+        self._queues: dict = {}
+        # Overloaded apps: namespace -> {"latency_ms", "until_replicas"} (POST /control/overload).
+        self.overload: dict = {}
 
     def _cached(self, key, fetch):
         now = time.monotonic()
@@ -78,6 +140,15 @@ class ClusterView:
             return pods[0] if pods else None
         return self._cached(("ip", ip), fetch)
 
+    def overload_delay(self, namespace: str) -> float:
+        """Seconds an overloaded app takes to answer: until its Deployment has the replicas that carry the load."""
+        fault = self.overload.get(namespace)
+        if not fault:
+            return 0.0
+        dep = self.deployment(namespace)
+        available = ((dep or {}).get("status") or {}).get("availableReplicas") or 0
+        return 0.0 if available >= fault["until_replicas"] else fault["latency_ms"] / 1000
+
     def app_health(self, namespace: str) -> tuple[int, dict]:
         dep = self.deployment(namespace)
         if dep is None:
@@ -96,29 +167,36 @@ class ClusterView:
             return 503, {"status": "down", "reason": f"no ready postgresql pod in namespace {db_namespace}"}
         return 200, {"status": "ok", "ready_pods": len(ready)}
 
+    def queue(self, namespace: str) -> Queue:
+        """The namespace's queue, brought up to now with the worker pods Ready at this moment."""
+        workers = [p["metadata"]["name"] for p in self.pods(namespace, WORKER_SELECTOR) if pod_ready(p)]
+        with self._lock:
+            queue = self._queues.setdefault(namespace, Queue())
+            queue.advance(workers)
+            return queue
+
+    def set_queue(self, namespace: str, depth=None, pinned=False, **rates) -> dict:
+        queue = self.queue(namespace)
+        with self._lock:
+            if depth is not None:
+                queue.depth = float(depth)
+            for name, value in rates.items():
+                if value is not None:
+                    setattr(queue, name, float(value))
+            queue.pinned = pinned
+            return {"namespace": namespace, "depth": queue.depth, "arrival_rate": queue.arrival_rate,
+                    "worker_rate": queue.worker_rate, "pinned": queue.pinned}
+
     def metrics(self, namespace: str, pod: dict | None = None) -> str:
-        depth = self.queue_depth.get(namespace, 12)
-        up = 1 if self.app_health(namespace)[0] == 200 else 0
-        if pod is not None:
-            up = 0 if any(image_is_bad(c["image"]) for c in pod["spec"]["containers"]) else 1
-        lines = [
-            "# HELP embedding_queue_depth Jobs waiting in the embedding queue.",
-            "# TYPE embedding_queue_depth gauge",
-            f'embedding_queue_depth{{queue="embedding"}} {depth}',
-            "# HELP embedding_jobs_processed_total Embedding jobs processed.",
-            "# TYPE embedding_jobs_processed_total counter",
-            'embedding_jobs_processed_total{status="success"} 4410',
-            f'embedding_jobs_processed_total{{status="failed"}} {3 if up else 97}',
+        """The app's /metrics: the load balancer's view, or (given `pod`) what that pod answers."""
+        queue = self.queue(namespace)
+        with self._lock:
+            lines = queue.lines()
+            worker_jobs = queue.per_worker.get(pod["metadata"]["name"], 0.0) if pod else sum(queue.per_worker.values())
+        lines += [
             "# HELP worker_jobs_processed_total Jobs processed by this worker.",
             "# TYPE worker_jobs_processed_total counter",
-            "worker_jobs_processed_total 1470",
-            "# HELP embedding_processing_duration_seconds Time to embed one job.",
-            "# TYPE embedding_processing_duration_seconds histogram",
-            'embedding_processing_duration_seconds_bucket{le="1"} 1200',
-            'embedding_processing_duration_seconds_bucket{le="5"} 4300',
-            'embedding_processing_duration_seconds_bucket{le="+Inf"} 4413',
-            "embedding_processing_duration_seconds_sum 9120.5",
-            "embedding_processing_duration_seconds_count 4413",
+            f"worker_jobs_processed_total {worker_jobs:.3f}",
             "# HELP api_quota_usage_percent Provider quota used.",
             "# TYPE api_quota_usage_percent gauge",
             'api_quota_usage_percent{provider="gemini",type="requests"} 41',
@@ -128,10 +206,10 @@ class ClusterView:
             "# HELP database_connections_max Connection pool size.",
             "# TYPE database_connections_max gauge",
             "database_connections_max 50",
-            "# HELP up Whether the target is up.",
-            "# TYPE up gauge",
-            f'up{{job="{APP}"}} {up}',
         ]
+        if pod is None:  # the load balancer's summary; a pod's own `up` is Prometheus's scrape result
+            lines += ["# HELP up Whether the target is up.", "# TYPE up gauge",
+                      f'up{{job="{APP}"}} {1 if self.app_health(namespace)[0] == 200 else 0}']
         return "\n".join(lines) + "\n"
 
 
@@ -170,6 +248,9 @@ def make_handler(view: ClusterView, pod_network):
                 if path == "/control/ping":
                     return self._send(200, {"status": "ok"})
                 if path == "/metrics":
+                    bad = pod is not None and [c["image"] for c in pod["spec"]["containers"] if image_is_bad(c["image"])]
+                    if bad:  # a crash-looping container answers nothing useful: the scrape fails
+                        return self._send(500, {"status": "error", "reason": f"bad image {bad[0]}"})
                     return self._send(200, view.metrics(namespace, pod), "text/plain; version=0.0.4")
                 if path == "/health/database":
                     return self._send(*view.database_health(db_namespace))
@@ -178,6 +259,8 @@ def make_handler(view: ClusterView, pod_network):
                     if bad:
                         return self._send(500, {"status": "error", "reason": f"bad image {bad[0]}"})
                     return self._send(200, {"status": "ok", "pod": pod["metadata"]["name"]})
+                if path in ("/health", "/health/ready", "/ready", "/health/live"):
+                    time.sleep(view.overload_delay(namespace))
                 if path in ("/health", "/health/ready", "/ready"):
                     return self._send(*view.app_health(namespace))
                 if path == "/health/live":
@@ -196,9 +279,21 @@ def make_handler(view: ClusterView, pod_network):
                 body = json.loads(self.rfile.read(length) or b"{}")
             except ValueError:
                 return self._send(400, {"error": "body must be JSON"})
-            if url.path == "/control/queue_depth":
-                view.queue_depth[body.get("namespace", APP)] = float(body["value"])
-                return self._send(200, {"queue_depth": view.queue_depth})
+            try:
+                if url.path == "/control/queue_depth":
+                    return self._send(200, view.set_queue(body.get("namespace", APP), body["value"], pinned=True))
+                if url.path == "/control/queue":
+                    return self._send(200, view.set_queue(body.get("namespace", APP), body.get("depth"),
+                                                          arrival_rate=body.get("arrival_rate"),
+                                                          worker_rate=body.get("worker_rate")))
+                if url.path == "/control/overload":
+                    view.overload[body.get("namespace", APP)] = {"latency_ms": float(body["latency_ms"]),
+                                                                 "until_replicas": int(body["until_replicas"])}
+                    return self._send(200, {"overload": view.overload})
+            except (KeyError, TypeError, ValueError) as exc:
+                return self._send(400, {"error": f"bad control request: {exc}"})
+            except EmergencyError as exc:
+                return self._send(503, {"status": "unknown", "reason": str(exc)})
             return self._send(404, {"status": "not found"})
 
     return Handler

@@ -6,6 +6,7 @@ the checkout, so only the first run pays for the build.
 """
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import re
@@ -38,8 +39,22 @@ def binary(name: str) -> Path:
     return bin_dir() / name
 
 
-def _log(msg: str) -> None:
+def log(msg: str) -> None:
     print(f"[build {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def require_go(what: str) -> None:
+    if shutil.which("go") is None:
+        raise SystemExit(f"Failed to build {what}: Go is not installed (need go >= 1.26 on PATH).")
+
+
+@contextlib.contextmanager
+def build_lock():
+    """One build at a time per cache (2 cores gain nothing from two); the others wait, then find the binaries."""
+    cache_root().mkdir(parents=True, exist_ok=True)
+    with open(cache_root() / ".build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def _staging_modules() -> list[str]:
@@ -66,36 +81,34 @@ def _write_build_module(workdir: Path) -> None:
     )
 
 
-def _run(cmd: list[str], cwd: Path, what: str) -> None:
+def go_run(cmd: list[str], cwd: Path, what: str, **env_overrides: str) -> None:
+    """Run a go command with a progress line every minute; fail with the end of its output."""
     started = time.monotonic()
     done = threading.Event()
 
     def heartbeat() -> None:
         while not done.wait(60):
-            _log(f"{what}: still building ({time.monotonic() - started:.0f}s)")
+            log(f"{what}: still building ({time.monotonic() - started:.0f}s)")
 
     threading.Thread(target=heartbeat, daemon=True).start()
-    env = dict(os.environ, CGO_ENABLED="0", GOFLAGS="-mod=mod")
+    env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-mod=mod", **env_overrides}
     try:
         proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     finally:
         done.set()
     if proc.returncode != 0:
         raise SystemExit(f"Failed to build {what}: {proc.stderr.strip()[-3000:]}")
-    _log(f"{what}: done in {time.monotonic() - started:.0f}s")
+    log(f"{what}: done in {time.monotonic() - started:.0f}s")
 
 
 def build(with_kubectl: bool = False) -> Path:
     """Build what is missing from the cache; return the binary directory."""
-    if shutil.which("go") is None:
-        raise SystemExit("Failed to build the control plane: Go is not installed (need go >= 1.26 on PATH).")
+    require_go("the control plane")
     out = bin_dir()
     wanted = ["etcd", "kwok", *K8S_COMMANDS] + ([KUBECTL] if with_kubectl else [])
     if all((out / n).exists() for n in wanted):
         return out
-    cache_root().mkdir(parents=True, exist_ok=True)
-    with open(cache_root() / ".build.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # one build at a time per cache; the others then find the binaries
+    with build_lock():
         return _build(out, wanted)
 
 
@@ -103,7 +116,7 @@ def _build(out: Path, wanted: list) -> Path:
     missing = [n for n in wanted if not (out / n).exists()]
     if not missing:
         return out
-    _log(f"building {', '.join(missing)} into {out} (first run only; about 10 minutes on 2 cores)")
+    log(f"building {', '.join(missing)} into {out} (first run only; about 10 minutes on 2 cores)")
     work = cache_root() / "build" / out.name
     tmp_out = work / "out"
     tmp_out.mkdir(parents=True, exist_ok=True)
@@ -115,23 +128,16 @@ def _build(out: Path, wanted: list) -> Path:
     k8s_main = work / "k8s"
     if not (k8s_main / "go.sum").exists():
         _write_build_module(k8s_main)
-        _run(["go", "mod", "tidy"], k8s_main, "module download (k8s.io/kubernetes, etcd)")
+        go_run(["go", "mod", "tidy"], k8s_main, "module download (k8s.io/kubernetes, etcd)")
     for name in missing:
         if name == "kwok":
             kwok_main = work / "kwok"
             kwok_main.mkdir(parents=True, exist_ok=True)
-            env_gobin = dict(os.environ, GOBIN=str(tmp_out), CGO_ENABLED="0")
-            started = time.monotonic()
-            proc = subprocess.run(
-                ["go", "install", "-trimpath", "-ldflags=-s -w", f"sigs.k8s.io/kwok/cmd/kwok@{KWOK_VERSION}"],
-                cwd=kwok_main, env=env_gobin, capture_output=True, text=True,
-            )
-            if proc.returncode != 0:
-                raise SystemExit(f"Failed to build kwok: {proc.stderr.strip()[-3000:]}")
-            _log(f"kwok: done in {time.monotonic() - started:.0f}s")
+            go_run(["go", "install", "-trimpath", "-ldflags=-s -w", f"sigs.k8s.io/kwok/cmd/kwok@{KWOK_VERSION}"],
+                   kwok_main, "kwok", GOBIN=str(tmp_out), GOFLAGS="")
             continue
         pkg = "go.etcd.io/etcd/server/v3" if name == "etcd" else f"k8s.io/kubernetes/cmd/{name}"
-        _run(["go", "build", "-trimpath", f"-ldflags={ldflags}", "-o", str(tmp_out / name), pkg], k8s_main, name)
+        go_run(["go", "build", "-trimpath", f"-ldflags={ldflags}", "-o", str(tmp_out / name), pkg], k8s_main, name)
     out.mkdir(parents=True, exist_ok=True)
     for name in missing:
         shutil.move(str(tmp_out / name), str(out / name))

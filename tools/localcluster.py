@@ -385,6 +385,9 @@ def write_state(state: dict) -> None:
 
 
 def down(quiet: bool = False) -> None:
+    from tools import monitoring  # Prometheus, Alertmanager and the rulebook run on this cluster: they stop first
+
+    monitoring.down(quiet=quiet)
     state = read_state() or {"pids": {}}
     for name, pid in reversed(list(state["pids"].items())):
         with contextlib.suppress(OSError):

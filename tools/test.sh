@@ -16,7 +16,8 @@ run_pytest() {
     $BIN/python tools/localcluster.py up
   fi
   set +e
-  $BIN/python -m pytest -q -p no:cacheprovider -n "${MRE_TEST_WORKERS:-2}" tests
+  # --dist loadgroup: the alert chain tests (one namespace per cluster) stay on one worker
+  $BIN/python -m pytest -q -p no:cacheprovider -n "${MRE_TEST_WORKERS:-2}" --dist loadgroup tests
   local rc=$?
   set -e
   if [ "$started_here" = 1 ] && [ -z "${MRE_KEEP_CLUSTER:-}" ]; then

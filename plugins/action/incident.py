@@ -32,9 +32,9 @@ class ActionModule(ActionBase):
         result.update(self._execute_module(module_name="mataresit.emergency.incident", module_args=args,
                                            task_vars=task_vars))
         directory = result.get("incident_dir")
-        if result.get("failed") or self._play_context.check_mode or not directory or \
-                self._connection.transport != "local":
-            return result
+        if result.get("failed") or self._play_context.check_mode or not directory or not result.get("found", True) \
+                or self._connection.transport != "local":
+            return result  # nothing was opened here (check mode, a resolved alert's unknown incident, another host)
         try:
             # The worker's parent is the ansible-playbook process: the lock lasts as long as this run.
             result["run_lock"] = workspace.claim_run(directory, os.getppid(), wait=lock_timeout)

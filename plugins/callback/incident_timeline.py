@@ -7,6 +7,8 @@ DOCUMENTATION = r"""
 name: incident_timeline
 type: notification
 short_description: Record every task of an emergency run in the incident timeline
+version_added: 0.1.0
+author: mataresit engineers (@mataresit)
 description:
   - Appends one JSON line per task result (UTC start and end, cluster, play, phase, task, action, status,
     message, the objects the task changed and a short summary of its result) to C(timeline.jsonl) in the
@@ -18,7 +20,8 @@ description:
     C(password), C(backup_key), the credentials of an inline kubeconfig) in every encoding (plain, base64,
     URL-encoded, JSON-escaped).
 requirements:
-  - enable it with C(callbacks_enabled = mataresit.emergency.incident_timeline) (the collection's ansible.cfg does)
+  - enable it with C(callbacks_enabled = mataresit.emergency.incident_timeline) in the C([defaults]) section of
+    C(ansible.cfg), or C(ANSIBLE_CALLBACKS_ENABLED=mataresit.emergency.incident_timeline)
 options:
   timeline_dir:
     description:

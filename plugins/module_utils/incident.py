@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import json
+import os
+import re
 
 from ansible_collections.mataresit.emergency.plugins.module_utils import workspace
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError
@@ -35,16 +38,24 @@ def derive_incident_id(severity, reason, clusters, day=None):
 MAX_REASON = 2000
 
 
-def checked_reason(reason):
-    """The reason as data: one line of text (whitespace runs become one space), at most MAX_REASON characters."""
+def checked_reason(reason, strict=True):
+    """The reason as data: one line of text (whitespace runs become one space), at most MAX_REASON characters.
+
+    strict (an operator's reason): control characters or more than MAX_REASON characters are an error;
+    otherwise (text from an alert) they are replaced and cut.
+    """
     if reason is None:
         return None
     text = " ".join(str(reason).split())
     if any(ord(c) < 32 or ord(c) == 127 for c in text):
-        raise ConfigError("Failed to open incident: reason contains control characters; give plain text.")
+        if strict:
+            raise ConfigError("Failed to open incident: reason contains control characters; give plain text.")
+        text = "".join("\ufffd" if ord(c) < 32 or ord(c) == 127 else c for c in text)
     if len(text) > MAX_REASON:
-        raise ConfigError(f"Failed to open incident: reason is {len(text)} characters, the limit is {MAX_REASON}; "
-                          "give a shorter reason (details belong in the report).")
+        if strict:
+            raise ConfigError(f"Failed to open incident: reason is {len(text)} characters, the limit is "
+                              f"{MAX_REASON}; give a shorter reason (details belong in the report).")
+        text = text[:MAX_REASON - 1] + "\u2026"
     return text
 
 
@@ -64,10 +75,12 @@ def checked_time(value, option, action="open incident"):
 
 
 def open_incident(workspace_root, severity, reason, clusters, incident_id=None, environment=None,
-                  alert_started_at=None, check_mode=False, create=True):
+                  alert_started_at=None, check_mode=False, create=True, alert=None):
     """Create (or reuse) the incident workspace; return (changed, incident dict).
 
     create=False fails unless the incident exists (a run that works on an earlier incident).
+    `alert` (module_utils.alert.summary of the alert that started the run) is kept in the record; a resolved
+    alert only closes an incident that exists (`found: false` otherwise, and nothing is created).
     """
     reason = checked_reason(reason)
     alert_started_at = checked_time(alert_started_at, "alert_started_at")
@@ -77,8 +90,10 @@ def open_incident(workspace_root, severity, reason, clusters, incident_id=None, 
     incident_id = incident_id or derive_incident_id(severity, reason, clusters)
     directory = workspace.incident_path(workspace_root, incident_id)
     existing = workspace.read_incident(directory)
+    if alert and alert["status"] == "resolved":
+        return _close_from_alert(directory, existing, alert, check_mode)
     if existing:
-        return False, existing
+        return False, dict(existing, found=True, notified=_notified(directory))
     if not create:
         raise ConfigError(f"No incident workspace {directory}: pass the id of an earlier incident with "
                           "-e incident_id=<id> (and -e incident_workspace_root=<dir> if it is elsewhere).")
@@ -89,9 +104,28 @@ def open_incident(workspace_root, severity, reason, clusters, incident_id=None, 
         "alert_started_at": alert_started_at,
         "response_target_minutes": RESPONSE_TARGET_MINUTES[severity],
     }
+    if alert:
+        incident["alert"] = alert
     if not check_mode:
         workspace.write_incident(directory, incident)
-    return True, incident
+    return True, dict(incident, found=True, notified=False)
+
+
+def _notified(directory):
+    """Whether any notification was sent for the incident (the notify modules record each one)."""
+    return bool(workspace.records(directory, workspace.NOTIFICATIONS))
+
+
+def _close_from_alert(directory, existing, alert, check_mode):
+    if not existing:
+        return False, {"incident_id": os.path.basename(directory), "incident_dir": directory, "found": False,
+                       "notified": False, "alert": alert}
+    updated = dict(existing, alert=dict(existing.get("alert") or {}, status="resolved", ends_at=alert["ends_at"]),
+                   resolved_at=existing.get("resolved_at") or alert["ends_at"])
+    changed = updated != existing
+    if changed and not check_mode:
+        workspace.write_incident(directory, updated)
+    return changed, dict(updated, found=True, notified=_notified(directory))
 
 
 def summarize_result(raw, censored, known=()):
@@ -177,6 +211,7 @@ def render_report(incident, entries, figures, impact=None, follow_ups=None):
         f"clusters: {_cell(', '.join(incident.get('clusters') or [])) or '-'}",
         f"- Opened: {incident['opened_at']}",
         "",
+        *_alert_section(incident.get("alert")),
         "## Impact", "", impact or "_Describe who was affected, how, and for how long._", "",
         "## Response times", "",
         "| measure | minutes |", "|---|---|",
@@ -208,6 +243,18 @@ def render_report(incident, entries, figures, impact=None, follow_ups=None):
     return "\n".join(lines) + "\n"
 
 
+def _alert_section(alert):
+    """The alert that started the incident, as received: its text is data, so it goes in a code block."""
+    if not alert:
+        return []
+    keys = ("alertname", "status", "severity", "starts_at", "ends_at", "summary", "description", "labels",
+            "annotations", "alerts")
+    text = json.dumps({k: alert.get(k) for k in keys}, indent=2, ensure_ascii=False)
+    fence = "`" * max(3, 1 + max((len(run) for run in re.findall(r"`+", text)), default=0))
+    return ["## Alert", "", f"Started by Alertmanager alert {alert.get('alertname')} ({alert.get('status')}), "
+            f"as received:", "", fence + "json", text, fence, ""]
+
+
 def _detail(entry):
     """A short account of what a changed task did, from its recorded summary."""
     summary = entry.get("summary") or {}
@@ -224,7 +271,7 @@ def write_report(incident_dir, impact=None, follow_ups=None, resolved_at=None, c
         raise ConfigError(f"Failed to write the incident report: no incident at {incident_dir}; "
                           "open it with mataresit.emergency.incident first.")
     entries = workspace.read_timeline(incident_dir)
-    figures = phase_figures(incident, entries, resolved_at)
+    figures = phase_figures(incident, entries, resolved_at or incident.get("resolved_at"))
     text = render_report(incident, entries, figures, impact, follow_ups)
     path = workspace.report_path(incident_dir)
     try:

@@ -63,6 +63,24 @@ options:
   alert_started_at:
     description: When the alert started (ISO 8601), to measure the time to detect.
     type: str
+  alert:
+    description:
+      - The alert that started the run, as the collection's event source C(mataresit.emergency.alertmanager)
+        forwards it in C(event.alert.data), base64url JSON, which carries no template markers.
+      - It is decoded and returned as RV(alert), data that is never evaluated as a template; it gives the incident
+        id, the start time (time to detect) and, when O(reason) is omitted, the reason. A resolved alert closes the
+        incident it names and never opens one.
+    type: str
+  alert_signature:
+    description: The signature of O(alert) (C(event.alert.signature)).
+    type: str
+  alert_token:
+    description: The webhook's bearer token, to verify O(alert_signature); a signature that does not match fails.
+    type: str
+  require_authenticated_alert:
+    description: Fail unless O(alert) carries a signature that O(alert_token) verifies.
+    type: bool
+    default: false
   workspace_root:
     description:
       - Directory under which incident workspaces are created.
@@ -115,7 +133,7 @@ opened_at:
   type: str
 response_target_minutes:
   description: Minutes within which the runbook requires the response to act for this severity.
-  returned: always
+  returned: when found
   type: int
 reason:
   description: The reason, as data (shown literally wherever it is used).
@@ -125,6 +143,23 @@ run_lock:
   description: The run that holds the incident (C(pid) of ansible-playbook, C(host), C(started)).
   returned: when the workspace was opened on the controller, not in check mode
   type: dict
+found:
+  description: Whether the incident exists (false only for a resolved alert whose incident was never opened).
+  returned: always
+  type: bool
+notified:
+  description: Whether notifications were sent for the incident.
+  returned: always
+  type: bool
+alert:
+  description: The alert that started the incident (name, status, severity, start and end, summary, labels,
+    annotations), exactly as received.
+  returned: when O(alert) is given
+  type: dict
+alert_authenticated:
+  description: Whether O(alert) carried a signature that O(alert_token) verified.
+  returned: when O(alert) is given
+  type: bool
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -141,6 +176,10 @@ ARGUMENT_SPEC = dict(
     alert_started_at=dict(type="str"),
     workspace_root=dict(type="path"),
     create=dict(type="bool", default=True),
+    alert=dict(type="str"),
+    alert_signature=dict(type="str"),
+    alert_token=dict(type="str", no_log=True),
+    require_authenticated_alert=dict(type="bool", default=False),
     require_reason=dict(type="bool", default=False),
     lock_timeout=dict(type="float", default=0),  # used by the action plugin, which claims the run
 )

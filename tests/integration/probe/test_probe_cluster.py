@@ -317,13 +317,15 @@ def test_all_pods_returns_one_sample_set_per_pod(run_module, k8s, cluster, conn,
     set_queue_depth(health, namespace, 120)
     result = run_module("metrics_probe", dict(
         conn, service={"namespace": namespace, "name": "paperless-maverick-service", "port": "metrics"},
-        all_pods=True, names=["embedding_queue_depth", "up"], thresholds={"embedding_queue_depth": {"max": 100}}))
+        all_pods=True, names=["embedding_queue_depth", "worker_jobs_processed_total"],
+        thresholds={"embedding_queue_depth": {"max": 100}}))
     pods = {p.metadata.name for p in k8s.core.list_namespaced_pod(namespace, label_selector="app=paperless-maverick").items
             if p.metadata.deletion_timestamp is None}
     assert len(pods) == 3 and {p["pod"] for p in result["pods"]} == pods
     for entry in result["pods"]:
         assert entry["error"] is None and entry["port"] == 9090 and entry["ready"] is True
-        assert entry["metrics"] == {"embedding_queue_depth": 120.0, "up": 1.0}
+        # each pod answers for itself; app pods process no worker jobs
+        assert entry["metrics"] == {"embedding_queue_depth": 120.0, "worker_jobs_processed_total": 0.0}
         assert entry["proxy_path"] == f"/api/v1/namespaces/{namespace}/pods/{entry['pod']}:9090/proxy/metrics"
     assert sorted(b["pod"] for b in result["breaches"]) == sorted(pods)
     assert len(result["samples"]) == 6 and result["errors"] == []

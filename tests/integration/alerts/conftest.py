@@ -1,0 +1,31 @@
+"""The real alert chain for these tests: Prometheus and Alertmanager (reference configuration), ansible-rulebook
+with the collection's rulebook and event source, the local cluster and the SaaS sandbox (tools/alert_chain.py).
+
+The chain watches the namespace paperless-maverick, one per cluster: the tests of this directory run on one
+xdist worker (`pytestmark` group `alert-chain`) and hold a lock on the cluster's run directory while it is up.
+"""
+from __future__ import annotations
+
+import fcntl
+
+import pytest
+
+from tools import localcluster
+from tools.alert_chain import AlertChain
+from tools.sandbox import Sandbox
+
+
+@pytest.fixture(scope="module")
+def chain(cluster, tmp_path_factory):
+    if not cluster.get("local"):
+        pytest.skip("the alert chain runs on the local cluster (its health server stands in for the app)")
+    with open(localcluster.RUN_DIR / ".alert-chain.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        box = Sandbox().start()
+        work = tmp_path_factory.mktemp("alert-chain")
+        chain = AlertChain(box, work / "incidents", work).start(verbose=True)  # -v: the source logs what it forwards
+        try:
+            yield chain
+        finally:
+            chain.stop()
+            box.stop()
