@@ -60,7 +60,7 @@ def checked_reason(reason, strict=True):
 
 
 def checked_time(value, option, action="open incident"):
-    """An ISO 8601 time with a timezone, as UTC ISO text; ConfigError naming the option otherwise."""
+    """An ISO 8601 time with a timezone, as UTC (2026-11-27T10:00:00Z); ConfigError naming the option otherwise."""
     if value in (None, ""):
         return None
     text = str(value).strip()
@@ -71,7 +71,7 @@ def checked_time(value, option, action="open incident"):
     if when is None or when.tzinfo is None:
         raise ConfigError(f"Failed to {action}: {option} {text[:60]!r} is not an ISO 8601 time with a timezone "
                           f"(for example 2026-11-27T10:00:00Z); check '{option}'.")
-    return when.astimezone(datetime.timezone.utc).isoformat(timespec="seconds")
+    return when.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def open_incident(workspace_root, severity, reason, clusters, incident_id=None, environment=None,
