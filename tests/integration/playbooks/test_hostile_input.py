@@ -114,7 +114,7 @@ def test_one_run_per_incident_at_a_time(cluster, sandbox, namespace, workload, l
     workload(namespace, wait=True)
     incident_id = f"lock-{uuid.uuid4().hex[:8]}"
     env = dict(os.environ, MRE_INCIDENTS_DIR=str(tmp_path), MRE_KUBECONFIG=cluster["kubeconfig"],
-               ANSIBLE_CONFIG=str(REPO / "ansible.cfg"))
+               ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_STDOUT_CALLBACK="default")
     holder = subprocess.Popen([str(Path(sys.executable).parent / "ansible-playbook"), str(PLAYS / "hold.yml"),
                                "-i", "inventories/local", "-e", f"incident_id={incident_id}", "-e", "reason=first",
                                "-e", "hold_seconds=60"], cwd=REPO, env=env, stdout=subprocess.PIPE, text=True)
