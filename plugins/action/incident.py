@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 
 from ansible.plugins.action import ActionBase
+from ansible.utils.vars import load_extra_vars
 
 from ansible_collections.mataresit.emergency.plugins.module_utils import workspace
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import EmergencyError
@@ -23,8 +24,11 @@ class ActionModule(ActionBase):
         args = dict(self._task.args)
         try:
             if args.get("reason") is None and task_vars.get("reason") is not None:
-                # The -e reason as given: free text, passed on as data and never templated.
-                args["reason"] = free_text(task_vars["reason"])
+                if "reason" in load_extra_vars(self._loader):
+                    # The -e reason as given: free text from outside, passed on as data and never templated.
+                    args["reason"] = free_text(task_vars["reason"])
+                else:  # set by the inventory or a play: their authors' own (trusted) templates
+                    args["reason"] = free_text(self._templar.template(task_vars["reason"]))
             lock_timeout = float(self._task.args.get("lock_timeout") or 0)
         except (EmergencyError, TypeError, ValueError) as exc:
             return dict(result, failed=True, msg=str(exc) if isinstance(exc, EmergencyError) else
