@@ -15,7 +15,10 @@ description:
     incident workspace, so that the post-incident report can rebuild what happened and when.
   - The workspace is the C(incident_dir) returned by M(mataresit.emergency.incident); results that arrive
     before it is known are buffered and written once it is.
-  - Results of tasks with C(no_log) are recorded as censored; secret-looking keys and values are masked.
+  - Results of tasks with C(no_log) are recorded as censored; secret-looking keys and values are masked, and so
+    is every credential the run passed to a task (options named like C(api_key), C(routing_key), C(webhook_url),
+    C(password), C(backup_key), the credentials of an inline kubeconfig) in every encoding (plain, base64,
+    URL-encoded, JSON-escaped).
 requirements:
   - enable it with C(callbacks_enabled = mataresit.emergency.incident_timeline) in the C([defaults]) section of
     C(ansible.cfg), or C(ANSIBLE_CALLBACKS_ENABLED=mataresit.emergency.incident_timeline)
@@ -38,8 +41,30 @@ from ansible.plugins.callback import CallbackBase
 
 from ansible_collections.mataresit.emergency.plugins.module_utils import workspace
 from ansible_collections.mataresit.emergency.plugins.module_utils.incident import summarize_result
+from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.connection import inline_secrets
+from ansible_collections.mataresit.emergency.plugins.module_utils.redact import MIN_SECRET_LEN, redact_text, secret_key
 
 PHASES = ("preflight", "assess", "notify", "recover", "validate", "report")
+
+
+def task_secrets(args):
+    """The credentials among a task's (templated) arguments: values of secret-named options, inline kubeconfigs."""
+    found = set()
+
+    def walk(value, key=None):
+        if key == "kubeconfig" and isinstance(value, dict):
+            found.update(inline_secrets(value))
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, k)
+        elif isinstance(value, (list, tuple)):
+            for v in value:
+                walk(v, key)
+        elif key is not None and secret_key(key) and isinstance(value, str) and len(value) >= MIN_SECRET_LEN:
+            found.add(str(value))
+
+    walk(args if isinstance(args, dict) else {})
+    return found
 
 
 def _utc(ts):
@@ -58,6 +83,7 @@ class CallbackModule(CallbackBase):
         self._buffer = []
         self._play = ""
         self._task_started = {}
+        self._secrets = set()
 
     def set_options(self, task_keys=None, var_options=None, direct=None):
         super().set_options(task_keys=task_keys, var_options=var_options, direct=direct)
@@ -92,6 +118,7 @@ class CallbackModule(CallbackBase):
         now = time.time()
         started = self._task_started.get(task._uuid, now)
         raw = result._result or {}
+        self._secrets.update(task_secrets(getattr(task, "args", None)))
         censored = bool(task.no_log or raw.get("_ansible_no_log"))
         if status == "ok" and raw.get("changed"):
             status = "changed"
@@ -99,10 +126,12 @@ class CallbackModule(CallbackBase):
         entry = {
             "started": _utc(started), "time": _utc(now), "duration_s": round(now - started, 3),
             "cluster": result._host.get_name(), "play": self._play, "phase": phase,
-            "task": task.get_name(), "action": task.action, "status": status,
+            "task": redact_text(task.get_name(), self._secrets), "action": task.action, "status": status,
         }
-        entry.update(summarize_result(raw, censored))
-        announced = raw.get("incident_dir") if task.action.endswith("incident") and status != "failed" else None
+        entry.update(summarize_result(raw, censored, self._secrets))
+        # A preview of the incident in check mode writes nothing: only the step that opens it is announced.
+        opened = task.action.endswith("incident") and status != "failed" and getattr(task, "check_mode", None) is not True
+        announced = raw.get("incident_dir") if opened else None
         self._write(entry)
         if announced and self._dir is None:
             self._open(announced)

@@ -23,7 +23,7 @@ import os
 import re
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError
-from ansible_collections.mataresit.emergency.plugins.module_utils.incident import open_incident
+from ansible_collections.mataresit.emergency.plugins.module_utils.incident import checked_reason, open_incident
 
 ENCODING_VERSION = 1
 SIGNATURE_CONTEXT = b"mataresit.emergency alert v1\n"
@@ -202,7 +202,8 @@ def open_for_alert(workspace_root, params, check_mode=False):
         raise ConfigError(f"Failed to open the incident of the alert: incident_id {params['incident_id']} is not "
                           f"the alert's ({payload['incident_id']}); omit it")
     text = summary(payload)
-    changed, incident = open_incident(workspace_root, params["severity"], params.get("reason") or describe(payload),
+    reason = params.get("reason") or checked_reason(describe(payload), strict=False)
+    changed, incident = open_incident(workspace_root, params["severity"], reason,
                                       params.get("clusters") or [], payload["incident_id"], params.get("environment"),
                                       payload["starts_at"], check_mode, alert=text)
     message = f"Alertmanager alert {text['alertname']} ({text['severity']}) {text['status']}"

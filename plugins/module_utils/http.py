@@ -23,8 +23,10 @@ import random
 import ssl
 import time
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.deps import optional_import
+from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError
 
 httpx = optional_import("httpx")
 
@@ -41,6 +43,25 @@ class RetryPolicy:
     backoff_cap: float = 8.0    # largest backoff without a server hint
     max_wait: float = 60.0      # a server asking for longer than this fails at once
     safe_methods: frozenset = IDEMPOTENT_METHODS  # methods a repeat cannot harm (5xx, read errors)
+
+
+def checked_url(url, option, action="read the options", show=True):
+    """url when it is an http(s) URL with a host (and a valid port); else ConfigError naming the option.
+
+    show=False keeps the URL itself out of the message (a webhook URL is a credential).
+    """
+    text = url if isinstance(url, str) else ""
+    try:
+        parts = urlsplit(text)
+        port_ok = parts.port is None or 0 < parts.port < 65536
+    except ValueError:
+        parts, port_ok = None, False
+    if parts is None or not port_ok or parts.scheme not in ("http", "https") or not parts.hostname \
+            or any(c.isspace() or ord(c) < 32 for c in text):
+        shown = f" {text[:200]!r}" if show else ""
+        raise ConfigError(f"Failed to {action}: {option}{shown} is not an http(s) URL (http[s]://host[:port]/path); "
+                          f"check '{option}'.")
+    return text
 
 
 class Session:

@@ -11,13 +11,13 @@ import re
 
 from ansible_collections.mataresit.emergency.plugins.module_utils import workspace
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError
-from ansible_collections.mataresit.emergency.plugins.module_utils.redact import redact
+from ansible_collections.mataresit.emergency.plugins.module_utils.redact import Redactor
 
 # Runbook response times: minutes within which the response must act.
 RESPONSE_TARGET_MINUTES = {"P0": 5, "P1": 15, "P2": 60, "P3": 1440}
 # Result keys worth keeping in the timeline (values are redacted again when written).
-SUMMARY_KEYS = ("verdict", "recommended_action", "action", "healthy", "previous_replicas", "replicas",
-                "revision", "to_revision", "image", "images", "deleted", "rotated", "skipped", "bundle", "sha256",
+SUMMARY_KEYS = ("reason", "verdict", "recommended_action", "action", "healthy", "previous_replicas", "replicas",
+                "revision", "to_revision", "image", "images", "deleted", "rotated", "skipped_secrets", "bundle", "sha256",
                 "backup", "backup_path", "dedup_key", "incident_key", "incident_url", "status", "elapsed",
                 "policy", "breaches", "duration_s", "external_rotation_required")
 # Bookkeeping tasks that the report's timeline leaves out (the timeline file keeps them).
@@ -35,6 +35,45 @@ def derive_incident_id(severity, reason, clusters, day=None):
     return f"{severity.lower()}-{day}-{digest[:8]}"
 
 
+MAX_REASON = 2000
+
+
+def checked_reason(reason, strict=True):
+    """The reason as data: one line of text (whitespace runs become one space), at most MAX_REASON characters.
+
+    strict (an operator's reason): control characters or more than MAX_REASON characters are an error;
+    otherwise (text from an alert) they are replaced and cut.
+    """
+    if reason is None:
+        return None
+    text = " ".join(str(reason).split())
+    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+        if strict:
+            raise ConfigError("Failed to open incident: reason contains control characters; give plain text.")
+        text = "".join("\ufffd" if ord(c) < 32 or ord(c) == 127 else c for c in text)
+    if len(text) > MAX_REASON:
+        if strict:
+            raise ConfigError(f"Failed to open incident: reason is {len(text)} characters, the limit is "
+                              f"{MAX_REASON}; give a shorter reason (details belong in the report).")
+        text = text[:MAX_REASON - 1] + "\u2026"
+    return text
+
+
+def checked_time(value, option, action="open incident"):
+    """An ISO 8601 time with a timezone, as UTC (2026-11-27T10:00:00Z); ConfigError naming the option otherwise."""
+    if value in (None, ""):
+        return None
+    text = str(value).strip()
+    try:
+        when = datetime.datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
+    except ValueError:
+        when = None
+    if when is None or when.tzinfo is None:
+        raise ConfigError(f"Failed to {action}: {option} {text[:60]!r} is not an ISO 8601 time with a timezone "
+                          f"(for example 2026-11-27T10:00:00Z); check '{option}'.")
+    return when.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def open_incident(workspace_root, severity, reason, clusters, incident_id=None, environment=None,
                   alert_started_at=None, check_mode=False, create=True, alert=None):
     """Create (or reuse) the incident workspace; return (changed, incident dict).
@@ -43,6 +82,11 @@ def open_incident(workspace_root, severity, reason, clusters, incident_id=None, 
     `alert` (module_utils.alert.summary of the alert that started the run) is kept in the record; a resolved
     alert only closes an incident that exists (`found: false` otherwise, and nothing is created).
     """
+    reason = checked_reason(reason)
+    alert_started_at = checked_time(alert_started_at, "alert_started_at")
+    if not create and not incident_id:
+        raise ConfigError("Failed to open incident: this run works on an earlier incident; name it with "
+                          "-e incident_id=<id> (its workspace holds what to revert or restore).")
     incident_id = incident_id or derive_incident_id(severity, reason, clusters)
     directory = workspace.incident_path(workspace_root, incident_id)
     existing = workspace.read_incident(directory)
@@ -84,8 +128,12 @@ def _close_from_alert(directory, existing, alert, check_mode):
     return changed, dict(updated, found=True, notified=_notified(directory))
 
 
-def summarize_result(raw, censored):
-    """The part of a task result the timeline keeps: message, changed objects, a short summary."""
+def summarize_result(raw, censored, known=()):
+    """The part of a task result the timeline keeps: message, changed objects, a short summary.
+
+    Redacted as data before it is written: secret-looking keys and text, and the `known` secret values
+    (the credentials the run used) in every encoding.
+    """
     if censored:
         return {"msg": "(output hidden by no_log)", "censored": True}
     out = {}
@@ -98,11 +146,23 @@ def summarize_result(raw, censored):
     summary = {k: raw[k] for k in SUMMARY_KEYS if k in raw and raw[k] not in (None, "", [], {})}
     if summary:
         out["summary"] = summary
-    return redact(out)
+    return Redactor(known).data(out)
 
 
 def _ts(value):
-    return datetime.datetime.fromisoformat(value) if value else None
+    """An ISO time as an aware datetime (naive ones are UTC); None when absent or unreadable."""
+    if not value or not isinstance(value, str):
+        return None
+    try:
+        when = datetime.datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith("Z") else value)
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=datetime.timezone.utc)
+
+
+def _cell(value):
+    """Text for one Markdown line or table cell: on one line, no column separators."""
+    return " ".join(str(value if value is not None else "").split()).replace("|", "/")
 
 
 def _minutes(delta):
@@ -113,6 +173,7 @@ def phase_figures(incident, entries, resolved_at=None):
     """Durations of each phase and the detect / act / mitigate / resolve times, against the severity target."""
     opened = _ts(incident["opened_at"])
     phases = {}
+    entries = [e for e in entries if _ts(e.get("started")) and _ts(e.get("time"))]
     for entry in entries:
         if not entry.get("phase") or entry.get("status") == "skipped":
             continue
@@ -131,8 +192,8 @@ def phase_figures(incident, entries, resolved_at=None):
         "time_to_detect_minutes": _minutes(opened - alert) if alert else None,
         "time_to_act_minutes": act,
         "time_to_mitigate_minutes": _minutes(max(recover_done) - opened) if recover_done else None,
-        "time_to_resolve_minutes": _minutes((_ts(resolved_at) if resolved_at else max(validated)) - opened)
-        if (resolved_at or validated) else None,
+        "time_to_resolve_minutes": _minutes((_ts(resolved_at) if _ts(resolved_at) else max(validated)) - opened)
+        if (_ts(resolved_at) or validated) else None,
         "response_target_minutes": target,
         "response_target_met": act is not None and act <= target,
     }
@@ -145,8 +206,9 @@ def render_report(incident, entries, figures, impact=None, follow_ups=None):
     lines = [
         f"# Postmortem: {incident['incident_id']} ({sev})", "",
         "## Summary", "",
-        f"- Reason: {incident.get('reason') or '(not given)'}",
-        f"- Environment: {incident.get('environment') or '-'}; clusters: {', '.join(incident.get('clusters') or []) or '-'}",
+        f"- Reason: {_cell(incident.get('reason')) or '(not given)'}",
+        f"- Environment: {_cell(incident.get('environment')) or '-'}; "
+        f"clusters: {_cell(', '.join(incident.get('clusters') or [])) or '-'}",
         f"- Opened: {incident['opened_at']}",
         "",
         *_alert_section(incident.get("alert")),
@@ -165,13 +227,15 @@ def render_report(incident, entries, figures, impact=None, follow_ups=None):
         lines.append(f"| {name} | {phase['started']} | {phase['ended']} | {phase['minutes']} |")
     lines += ["", "## Timeline (UTC)", "", "| time | cluster | phase | task | status |", "|---|---|---|---|---|"]
     for e in entries:
-        if e.get("status") == "skipped" or (e["action"].endswith(INTERNAL_ACTIONS) and e.get("status") != "failed"):
+        if e.get("status") == "skipped" or (str(e.get("action", "")).endswith(INTERNAL_ACTIONS)
+                                            and e.get("status") != "failed"):
             continue
-        task = e["task"].replace("|", "/")
-        lines.append(f"| {e['time'][11:19]} | {e['cluster']} | {e.get('phase', '')} | {task} | {e['status']} |")
+        lines.append(f"| {str(e.get('time', ''))[11:19]} | {_cell(e.get('cluster'))} | {_cell(e.get('phase'))} | "
+                     f"{_cell(e.get('task'))} | {_cell(e.get('status'))} |")
     actions = [e for e in entries if e.get("status") == "changed"]
     lines += ["", "## Actions taken", ""]
-    lines += [f"- {e['time'][11:19]} {e['cluster']}: {e['task']}" + _detail(e) for e in actions] or ["- none"]
+    lines += [f"- {str(e.get('time', ''))[11:19]} {_cell(e.get('cluster'))}: {_cell(e.get('task'))}" + _detail(e)
+              for e in actions] or ["- none"]
     lines += ["", "## Follow-ups", ""]
     lines += [f"- [ ] {item}" for item in (follow_ups or [
         "Conduct the post-incident review meeting", "Document the root cause analysis",
@@ -194,13 +258,14 @@ def _alert_section(alert):
 def _detail(entry):
     """A short account of what a changed task did, from its recorded summary."""
     summary = entry.get("summary") or {}
-    parts = [f"{k}={v}" for k, v in summary.items() if isinstance(v, (str, int, float, bool))][:4]
+    parts = [f"{k}={_cell(v)}" for k, v in summary.items() if isinstance(v, (str, int, float, bool))][:4]
     if entry.get("msg"):
-        parts.insert(0, entry["msg"])
+        parts.insert(0, _cell(entry["msg"]))
     return f" ({'; '.join(parts)})" if parts else ""
 
 
 def write_report(incident_dir, impact=None, follow_ups=None, resolved_at=None, check_mode=False):
+    resolved_at = checked_time(resolved_at, "resolved_at", "write the incident report")
     incident = workspace.read_incident(incident_dir)
     if incident is None:
         raise ConfigError(f"Failed to write the incident report: no incident at {incident_dir}; "

@@ -12,13 +12,36 @@ client, keeps the result's `diff` only in diff mode, adds the warnings, and
 """
 from __future__ import annotations
 
+import traceback
+
 from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.deps import IMPORT_ERRORS
-from ansible_collections.mataresit.emergency.plugins.module_utils.errors import EmergencyError
+from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError, EmergencyError
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.client import K8sClient
+from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.connection import inline_secrets
 
 PIP_NAMES = {"yaml": "PyYAML", "prometheus_client": "prometheus-client"}
+# Bounds of the options several modules share (k8s/args.py, notifications.SAAS_HTTP_ARG_SPEC, the probes),
+# which an argument spec cannot express: option -> (lowest value, whether it is allowed, what it is).
+SHARED_BOUNDS = {
+    "wait_timeout": (0, True, "the seconds to wait"),
+    "wait_sleep": (0, False, "the seconds between checks"),
+    "request_timeout": (0, False, "the seconds a request may take"),
+    "timeout": (0, False, "the seconds a request may take"),
+    "max_retries": (0, True, "how often to retry"),
+}
+
+
+def check_bounds(params):
+    """ConfigError naming the first shared option out of its bounds (nothing has been done yet)."""
+    for option, (lowest, allowed, what) in SHARED_BOUNDS.items():
+        value = params.get(option)
+        if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        if value < lowest or (value == lowest and not allowed):
+            bound = f"at least {lowest}" if allowed else f"greater than {lowest}"
+            raise ConfigError(f"Failed to start: {option} must be {bound} (it is {value:g}); give {what}.")
 
 
 class Context:
@@ -39,6 +62,8 @@ class Context:
 
     @classmethod
     def from_module(cls, module):
+        """The module's run; the credentials of an inline kubeconfig never appear in its output, whatever fails."""
+        module.no_log_values.update(inline_secrets(module.params.get("kubeconfig")))
         return cls(module.params, check_mode=module.check_mode, diff=module._diff,
                    no_log_values=module.no_log_values)
 
@@ -81,7 +106,12 @@ def run(module, operation, requires=("httpx", "yaml")):
         if name in IMPORT_ERRORS:
             module.fail_json(msg=missing_required_lib(PIP_NAMES.get(name, name)), exception=IMPORT_ERRORS[name])
     try:
+        check_bounds(module.params)
         result = execute(Context.from_module(module), operation)
     except EmergencyError as exc:
         module.fail_json(msg=str(exc), **{k: v for k, v in exc.details.items() if v is not None})
+    except Exception as exc:  # pylint: disable=broad-except  # a defect: one line, the traceback only with -vvv
+        module.fail_json(msg=f"Failed unexpectedly ({type(exc).__name__}: {' '.join(str(exc).split())[:300]}); "
+                             "this is a defect of mataresit.emergency, please report it.",
+                         exception=traceback.format_exc())
     module.exit_json(**result)

@@ -52,9 +52,12 @@ def provider_message(response):
 
 
 def secret_url_parts(url):
-    """The secret part of a URL such as a Slack webhook: its path (redacting it keeps the host readable)."""
-    path = urlsplit(url or "").path.strip("/")
-    return [path] if len(path) >= 8 else [url]
+    """The secret parts of a URL such as a Slack webhook: everything after the host (path and query), so that
+    masking them leaves only `scheme://host/********`."""
+    parts = urlsplit(url or "")
+    rest = url[len(f"{parts.scheme}://{parts.netloc}"):] if parts.netloc else url
+    found = [p for p in (rest.lstrip("/"), parts.path.strip("/"), parts.query) if p and len(p) >= 8]
+    return found or [url]
 
 
 class SaasClient(http.Session):
@@ -172,6 +175,27 @@ class SaasClient(http.Session):
         if error is not None:
             raise self._unreachable(error, action, attempt) from error
         raise self._refused(response, action, attempt, hints or {})
+
+    def answer(self, response, expect=dict, action="call the API", key=None):
+        """The JSON of a successful response, of the expected shape (an object, or a list of objects); with key,
+        the value of that key of an object (missing: empty). An empty body gives an empty one.
+
+        Any other shape is the provider's defect (or not the provider at all): ApiError in one line.
+        """
+        try:
+            body = response.json() if response.content else (expect() if key is None else {})
+        except ValueError:
+            body = None
+        value = body
+        if key is not None:
+            value = (body.get(key) if body.get(key) is not None else expect()) if isinstance(body, dict) else None
+        if isinstance(value, expect) and (expect is not list or all(isinstance(i, dict) for i in value)):
+            return value
+        shape = {dict: "an object", list: "a list of objects"}[expect] + (f" in '{key}'" if key else "")
+        got = type(value).__name__ if value is not None else "no JSON" if body is None else type(body).__name__
+        raise ApiError(f"Failed to {action}: {self.service} answered {response.status_code} with {got} where "
+                       f"{shape} was expected; check {self.url_hint} (is it the {self.service} API?)",
+                       status=response.status_code, service=self.service)
 
     def _unreachable(self, exc, action, attempts):
         host = urlsplit(self.base_url).netloc or self.base_url

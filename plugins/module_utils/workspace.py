@@ -12,16 +12,26 @@ modules, never by globbing file names.
         secrets/                     encrypted backups and the rotation state (category_dir())
       evidence/<inventory host>/     evidence_dir(): forensic bundles (evidence_name(), evidence())
 
-Files are 0600 and written atomically (a temp file renamed into place),
-directories 0700; record names are `<UTC stamp>-<name parts>.json`. A lock per
-incident, when one is needed, belongs here too.
+      run.lock                       claim_run(): the one run (ansible-playbook process) working on the incident
+
+Files are 0600 and written atomically before the change they protect: a new
+temp file (O_EXCL | O_NOFOLLOW) is written and fsynced, renamed into place, and
+the directory fsynced. Directories are 0700 all the way down, whatever the
+umask. Record names are `<UTC stamp to the microsecond>-<name parts>.json` and
+never replace one another: two records of one object keep both.
 """
 from __future__ import annotations
 
 import json
 import os
 import re
+import socket
 import time
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: the run lock is advisory only there
+    fcntl = None
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError
 
@@ -30,6 +40,7 @@ ROOT_ENV = "MRE_INCIDENTS_DIR"
 INCIDENT_FILE = "incident.json"
 TIMELINE_FILE = "timeline.jsonl"
 REPORT_FILE = "postmortem.md"
+LOCK_FILE = "run.lock"
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{2,99}$")
 
 # Record categories: one folder each in a cluster's part of the workspace.
@@ -52,7 +63,7 @@ def root(option=None):
 
 
 def incident_path(workspace_root, incident_id):
-    if not ID_PATTERN.match(incident_id or ""):
+    if not isinstance(incident_id, str) or not ID_PATTERN.fullmatch(incident_id):
         raise ConfigError(f"Failed to open incident: id '{incident_id}' must be 3-100 letters, digits, '.', '_' or '-'.")
     return os.path.join(workspace_root, incident_id)
 
@@ -79,9 +90,12 @@ def safe_name(part):
     return re.sub(r"[^A-Za-z0-9._-]+", "_", str(part))[:80]
 
 
-def stamp(when=None):
-    """UTC time as used in file names."""
-    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(when))
+def stamp(when=None, precise=False):
+    """UTC time as used in file names (to the microsecond with precise, for record names)."""
+    when = time.time() if when is None else when
+    if not precise:
+        return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(when))
+    return time.strftime("%Y%m%dT%H%M%S", time.gmtime(when)) + f".{int(when % 1 * 1e6):06d}Z"
 
 
 def evidence_name(namespace, when=None):
@@ -90,30 +104,96 @@ def evidence_name(namespace, when=None):
 
 
 # -- writing ---------------------------------------------------------------------------
+O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+
+
 def ensure_dir(path):
-    try:
-        os.makedirs(path, mode=0o700, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"Failed to create incident directory {path}: {exc.strerror}") from exc
+    """Create path and every missing parent with mode 0700 (whatever the umask); return path."""
+    missing, head = [], path
+    while head and not os.path.isdir(head):
+        missing.append(head)
+        parent = os.path.dirname(head)
+        if parent == head:
+            break
+        head = parent
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory, 0o700)
+            os.chmod(directory, 0o700)
+        except FileExistsError:
+            if not os.path.isdir(directory):
+                raise ConfigError(f"Failed to create incident directory {directory}: a file of that name is in "
+                                  "the way; move it aside.") from None
+        except OSError as exc:
+            raise ConfigError(f"Failed to create incident directory {directory}: {exc.strerror}") from exc
     return path
 
 
-def write_private(path, data):
-    """Write bytes or text to path with mode 0600 (atomically, via rename)."""
-    ensure_dir(os.path.dirname(path) or ".")
-    tmp = f"{path}.tmp{os.getpid()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data.encode() if isinstance(data, str) else data)
-    os.replace(tmp, path)
+def _fsync_dir(directory):
+    try:
+        fd = os.open(directory, os.O_RDONLY | O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems cannot fsync a directory
+    finally:
+        os.close(fd)
+
+
+def write_private(path, data, exclusive=False):
+    """Write bytes or text to path, mode 0600, durably and atomically; return path.
+
+    The data goes to a new temp file beside path (O_EXCL | O_NOFOLLOW: never through a planted file or
+    link), is fsynced, then renamed onto path (with exclusive: linked, so an existing path is never
+    replaced and FileExistsError is raised), and the directory is fsynced.
+    """
+    directory = os.path.dirname(path) or "."
+    ensure_dir(directory)
+    tmp = os.path.join(directory, f".{os.path.basename(path)[:60]}.{os.getpid()}-{os.urandom(4).hex()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data.encode() if isinstance(data, str) else data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            if exclusive:
+                os.link(tmp, path)
+                os.unlink(tmp)
+            else:
+                os.replace(tmp, path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+    except FileExistsError:
+        if exclusive:
+            raise
+        raise ConfigError(f"Failed to write {path}: a temp file of the same name is in the way") from None
+    except OSError as exc:
+        raise ConfigError(f"Failed to write {path}: {exc.strerror or exc}") from exc
+    _fsync_dir(directory)
     return path
 
 
 def append_line(path, line):
-    """Append one line to a 0600 file (created on first use)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    with os.fdopen(fd, "a", encoding="utf-8") as handle:
-        handle.write(line.rstrip("\n") + "\n")
+    """Append one line to a 0600 file (created on first use), durably; a line cut short earlier is ended first."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        try:
+            size = os.fstat(fd).st_size
+            ended = size == 0 or os.pread(fd, 1, size - 1) == b"\n"
+            os.write(fd, (("" if ended else "\n") + line.rstrip("\n") + "\n").encode("utf-8"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise ConfigError(f"Failed to append to {path}: {exc.strerror or exc}") from exc
 
 
 def _read_json(path):
@@ -140,14 +220,26 @@ def append_timeline(incident_dir, entry):
 
 
 def read_timeline(incident_dir):
+    """The timeline's entries, oldest first; ConfigError naming a line that is not a JSON object."""
+    path = os.path.join(incident_dir, TIMELINE_FILE)
     entries = []
     try:
-        with open(os.path.join(incident_dir, TIMELINE_FILE), encoding="utf-8") as handle:
-            for line in handle:
-                if line.strip():
-                    entries.append(json.loads(line))
-    except OSError:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            for number, line in enumerate(handle, 1):
+                if not line.strip():
+                    continue
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    entry = None
+                if not isinstance(entry, dict):
+                    raise ConfigError(f"Failed to read the timeline {path}: line {number} is not a JSON object "
+                                      "(a write cut short?); repair or delete that line and re-run.")
+                entries.append(entry)
+    except FileNotFoundError:
         pass
+    except OSError as exc:
+        raise ConfigError(f"Failed to read the timeline {path}: {exc.strerror}") from exc
     return entries
 
 
@@ -157,11 +249,24 @@ def _suffix(name_parts):
 
 
 def record(incident_dir, category, name_parts, payload):
-    """Write a JSON record of what a step replaced; return its path (None without a workspace)."""
+    """Write a JSON record of what a step replaced; return its path (None without a workspace).
+
+    Never replaces a record: a second record of the same object in the same microsecond gets a
+    counter after the stamp (names still sort oldest first).
+    """
     if not incident_dir:
         return None
-    return write_private(os.path.join(incident_dir, category, f"{stamp()}-{_suffix(name_parts)}"),
-                         json.dumps(payload, indent=2, sort_keys=True, default=str))
+    text = json.dumps(payload, indent=2, sort_keys=True, default=str)
+    base = stamp(precise=True)
+    for attempt in range(100):
+        name = f"{base}{attempt:02d}" if attempt else base
+        try:
+            return write_private(os.path.join(incident_dir, category, f"{name}-{_suffix(name_parts)}"), text,
+                                 exclusive=True)
+        except FileExistsError:
+            continue
+    raise ConfigError(f"Failed to record in {os.path.join(incident_dir, category)}: 100 records of one object in "
+                      "one microsecond")
 
 
 def latest(incident_dir, category, name_parts):
@@ -202,3 +307,79 @@ def evidence(incident_dir, cluster):
         namespace, _sep, captured = name[len("forensics-"):-len(".tar.gz")].rpartition("-")
         out.append({"path": os.path.join(folder, name), "namespace": namespace, "captured_at": captured})
     return out
+
+
+# -- one run per incident ------------------------------------------------------------------
+def _process_start(pid):
+    """The start time of a process (clock ticks since boot, Linux), or None where it cannot be read."""
+    try:
+        with open(f"/proc/{int(pid)}/stat", encoding="ascii", errors="replace") as handle:
+            return handle.read().rpartition(")")[2].split()[19]
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _alive(owner):
+    """Whether the run that wrote a lock is still running (same host, same pid, same process start)."""
+    if owner.get("host") != socket.gethostname():
+        return True  # another machine's run: cannot be checked, so it counts as running
+    try:
+        os.kill(int(owner.get("pid")), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    except (TypeError, ValueError, OSError):
+        return False
+    started = _process_start(owner["pid"])
+    return owner.get("started") is None or started is None or started == owner.get("started")
+
+
+def claim_run(incident_dir, pid, wait=0.0, sleep=time.sleep, clock=time.monotonic):
+    """Make the run `pid` (the ansible-playbook process) the one run working on the incident.
+
+    A lock left by a run that has ended is taken over; one held by a live run is waited for up to
+    `wait` seconds, then ConfigError says which run holds it. Returns the lock's content.
+    """
+    path = os.path.join(incident_dir, LOCK_FILE)
+    me = {"pid": int(pid), "started": _process_start(pid), "host": socket.gethostname()}
+    deadline = clock() + max(0.0, float(wait or 0))
+    while True:
+        holder = _try_claim(path, me)
+        if holder is None:
+            return me
+        if clock() >= deadline:
+            raise ConfigError(
+                f"Failed to open incident {os.path.basename(incident_dir)}: another run is working on it "
+                f"(ansible-playbook pid {holder.get('pid')} on {holder.get('host')} since {holder.get('since')}); "
+                f"wait for it to finish (it holds {path}), or remove that file if the run is gone.")
+        sleep(min(1.0, max(0.05, deadline - clock())))
+
+
+def _try_claim(path, me):
+    """Claim the lock file for `me`; return None, or the live holder's record."""
+    ensure_dir(os.path.dirname(path))
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise ConfigError(f"Failed to lock the incident {path}: {exc.strerror}") from exc
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        raw = os.pread(fd, 65536, 0)
+        try:
+            holder = json.loads(raw.decode("utf-8")) if raw.strip() else None
+        except ValueError:
+            holder = None  # a lock cut short: its run is gone
+        if isinstance(holder, dict) and holder.get("pid") is not None:
+            same = (holder.get("pid"), holder.get("host"), holder.get("started")) == \
+                (me["pid"], me["host"], me["started"])
+            if not same and _alive(holder):
+                return holder
+        data = json.dumps(dict(me, since=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))).encode()
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, data, 0)
+        os.fsync(fd)
+        return None
+    finally:
+        os.close(fd)  # closing releases the flock

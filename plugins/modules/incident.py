@@ -12,11 +12,20 @@ description:
   - The incident id drives every dedup key (PagerDuty, Statuspage, Slack), so a re-run with the same id never
     pages twice. Without O(incident_id), the id is derived from the severity, the reason, the clusters and the
     UTC day, so an automatic re-run of the same incident on the same day finds the same id.
+  - One run per incident at a time. The run that opens an incident holds it (C(run.lock) in its workspace, naming the
+    ansible-playbook process) until that process ends; a second run of the same incident waits up to
+    O(lock_timeout) seconds and then fails, saying which run holds it, so a re-fired alert can neither page twice nor
+    overwrite the state of a rotation in progress. A lock left by a run that ended is taken over.
 version_added: 0.1.0
 author: mataresit engineers (@mataresit)
 extends_documentation_fragment:
   - mataresit.emergency.attributes
 attributes:
+  action:
+    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on
+      the controller.
+    support: full
+    details: The action reads the C(reason) variable as data and claims the incident for this run.
   check_mode:
     support: full
     details: In check mode the workspace is not created.
@@ -31,8 +40,15 @@ options:
     choices: [P0, P1, P2, P3]
     required: true
   reason:
-    description: Why the run was started (recorded as change-cause and in the report).
+    description:
+      - Why the run was started (recorded as change-cause and in the report), as one line of text.
+      - When omitted, the C(reason) variable (C(-e reason="...")) is read as it was given, as data - never as a
+        template, so text copied from an alert can hold anything, C({{ }}) included, and is shown literally.
     type: str
+  require_reason:
+    description: Fail before the workspace is opened unless there is a reason (the production policy).
+    type: bool
+    default: false
   incident_id:
     description: Id of the incident; derived when omitted.
     type: str
@@ -72,18 +88,22 @@ options:
     type: path
   create:
     description:
-      - Whether to create the workspace of a new incident. V(false) fails unless the incident exists, for runs
-        that work on an earlier incident (reverting or restoring what it changed).
+      - Whether to create the workspace of a new incident. V(false) fails unless O(incident_id) names an incident
+        that exists, for runs that work on an earlier incident (reverting or restoring what it changed).
     type: bool
     default: true
+  lock_timeout:
+    description: Seconds to wait for another run of the same incident to finish before failing.
+    type: float
+    default: 0
 """
 
 EXAMPLES = r"""
-- name: Open the P0 incident
+- name: Open the P0 incident (the reason is the -e reason=... of the run, read as data)
   mataresit.emergency.incident:
     severity: P0
-    reason: "{{ reason }}"
     clusters: "{{ ansible_play_hosts_all }}"
+    require_reason: true
   register: incident
 """
 
@@ -115,6 +135,14 @@ response_target_minutes:
   description: Minutes within which the runbook requires the response to act for this severity.
   returned: when found
   type: int
+reason:
+  description: The reason, as data (shown literally wherever it is used).
+  returned: always
+  type: str
+run_lock:
+  description: The run that holds the incident (C(pid) of ansible-playbook, C(host), C(started)).
+  returned: when the workspace was opened on the controller, not in check mode
+  type: dict
 found:
   description: Whether the incident exists (false only for a resolved alert whose incident was never opened).
   returned: always
@@ -152,6 +180,8 @@ ARGUMENT_SPEC = dict(
     alert_signature=dict(type="str"),
     alert_token=dict(type="str", no_log=True),
     require_authenticated_alert=dict(type="bool", default=False),
+    require_reason=dict(type="bool", default=False),
+    lock_timeout=dict(type="float", default=0),  # used by the action plugin, which claims the run
 )
 
 

@@ -8,7 +8,8 @@ module: scale
 short_description: Scale a Deployment or StatefulSet, restore its recorded count, or drain-cycle it
 description:
   - Sets the replica count through the C(/scale) subresource and waits until exactly that many replicas are ready.
-  - The count can be exact (V(6)) or relative (V(+3), V(-1)) and is kept within O(min_replicas) and O(max_replicas).
+  - The count can be exact (V(6)) or relative (V("+3"), V("-1"), strings with a sign) and is kept within O(min_replicas)
+    and O(max_replicas).
   - The count it replaces is returned as RV(previous_replicas) and, with O(incident_dir), recorded so that
     O(state=restore) can put back the count the workload had before the incident's first change.
   - O(state=drain_cycle) is the runbook's connection-pool drain (scale to 2, wait 60 s, scale back). It scales to
@@ -45,10 +46,11 @@ options:
     choices: [present, restore, drain_cycle]
   replicas:
     description:
-      - Replica count with O(state=present), exact (V(6)) or relative to the current count (V(+3), V(-1)).
+      - Replica count with O(state=present), exact (V(6)) or relative to the current count (V("+3"), V("-1")).
+      - A relative count is a string with an explicit sign, so quote it (V("+3"), V("-1")); YAML reads an unquoted
+        C(+3) as the number 3 and an unquoted C(-1) as a negative number, which is an error (a count is never
+        negative).
       - A relative count changes the workload on every run.
-      - Quote a relative increase (V("+3")); YAML reads an unquoted C(+3) as the number 3. A negative number
-        such as V(-1) is taken as relative.
     type: raw
   min_replicas:
     description:

@@ -224,8 +224,10 @@ restored:
   returned: when O(state=restored)
   type: list
   elements: str
-skipped:
-  description: Secrets left alone, with the reason (service-account token, Helm release, immutable, structured type).
+skipped_secrets:
+  description:
+    - Secrets left alone, with the reason (service-account token, Helm release, immutable, structured type).
+    - Named so because Ansible reads a result key C(skipped) as "the task was skipped".
   returned: always
   type: list
   elements: dict

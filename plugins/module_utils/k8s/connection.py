@@ -43,8 +43,13 @@ def _read_kubeconfig_files(spec):
         try:
             with open(path, encoding="utf-8") as handle:
                 data = yaml.safe_load(handle) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"Failed to read kubeconfig {path}: {exc}") from exc
+        except OSError as exc:
+            raise ConfigError(f"Failed to read kubeconfig {path}: {exc.strerror}") from exc
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" (line {mark.line + 1})" if mark is not None else ""
+            raise ConfigError(f"Failed to read kubeconfig {path}: it is not valid YAML{where}; check the file.") from exc
+        data = checked_config(data, f"kubeconfig {path}")
         for key in ("clusters", "users", "contexts"):
             known = {item.get("name") for item in merged[key]}
             merged[key].extend(i for i in data.get(key) or [] if i.get("name") not in known)
@@ -56,6 +61,46 @@ def _read_kubeconfig_files(spec):
             "to an existing file, or give 'host' and 'api_key'."
         )
     return merged
+
+
+def checked_config(data, source):
+    """A kubeconfig as a mapping whose clusters, users and contexts are lists of named mappings; else ConfigError."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"Failed to load {source}: it is a {type(data).__name__}, not a kubeconfig mapping "
+                          "(apiVersion, clusters, users, contexts); check the file or the 'kubeconfig' option.")
+    for key, inner in (("clusters", "cluster"), ("users", "user"), ("contexts", "context")):
+        items = data.get(key)
+        if items is None:
+            continue
+        entries_ok = isinstance(items, list) and all(
+            isinstance(i, dict) and isinstance(i.get(inner) or {}, dict) for i in items)
+        if not entries_ok:
+            raise ConfigError(f"Failed to load {source}: '{key}' must be a list of entries with 'name' and "
+                              f"'{inner}'; check the kubeconfig.")
+    return data
+
+
+def inline_secrets(kubeconfig):
+    """The credentials in an inline kubeconfig (a dict): what must never be shown of it."""
+    found = set()
+    if not isinstance(kubeconfig, dict) or not isinstance(kubeconfig.get("users"), list):
+        return found
+
+    def walk(value, key=""):
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, k)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v, key)
+        elif isinstance(value, str) and key not in ("name", "command", "apiVersion", "interactiveMode",
+                                                    "installHint") and len(value) >= 4:
+            found.add(value)
+
+    for entry in kubeconfig["users"]:
+        if isinstance(entry, dict):
+            walk(entry.get("user") or {})
+    return found
 
 
 def _named(items, name, what, available_hint=True):
@@ -89,14 +134,38 @@ def _pem(data_b64, path, base, what):
 
 
 def _exec_credential(spec):
-    cmd = [spec.get("command")] + list(spec.get("args") or [])
+    """Run an exec credential plugin; its errors name the command only (its arguments and env may hold secrets)."""
+    command = spec.get("command")
+    if not isinstance(command, str) or not command:
+        raise ConfigError("Failed to load kubeconfig: the user's exec entry has no 'command'; check the kubeconfig.")
+    what = f"the kubeconfig exec plugin '{os.path.basename(command)}'"
+    args, env_list = spec.get("args") or [], spec.get("env") or []
+    if not isinstance(args, list) or not isinstance(env_list, list) or not all(
+            isinstance(e, dict) and isinstance(e.get("name"), str) and isinstance(e.get("value"), str)
+            for e in env_list):
+        raise ConfigError(f"Failed to load kubeconfig: {what} needs 'args' as a list and each 'env' entry as "
+                          "{name, value} strings; check the kubeconfig.")
     env = dict(os.environ)
-    env.update({e["name"]: e["value"] for e in spec.get("env") or []})
+    env.update({e["name"]: e["value"] for e in env_list})
     try:
-        out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60, check=True).stdout
-        return (json.loads(out).get("status") or {})
-    except (OSError, subprocess.SubprocessError, ValueError) as exc:
-        raise ConfigError(f"Failed to get credentials from the kubeconfig exec plugin {cmd[0]}: {exc}") from exc
+        proc = subprocess.run([command] + [str(a) for a in args], env=env, capture_output=True, text=True,
+                              timeout=60, check=False)
+    except subprocess.TimeoutExpired:
+        raise ConfigError(f"Failed to get credentials from {what}: it did not finish within 60 seconds.") from None
+    except OSError as exc:
+        raise ConfigError(f"Failed to get credentials from {what}: it cannot be run ({exc.strerror}); check that "
+                          "it is installed and on PATH.") from None
+    if proc.returncode != 0:
+        raise ConfigError(f"Failed to get credentials from {what}: it exited with status {proc.returncode}; run it "
+                          "by hand to see why (its output is not shown: it may hold credentials).")
+    try:
+        status = json.loads(proc.stdout).get("status") or {}
+    except (ValueError, AttributeError):
+        status = None
+    if not isinstance(status, dict):
+        raise ConfigError(f"Failed to get credentials from {what}: its output is not an ExecCredential "
+                          "(JSON with 'status').")
+    return status
 
 
 def _ssl_context(ca_pem, verify, cert_pem, key_pem):
@@ -135,7 +204,7 @@ def connection_from_params(params):
     cluster, user, context_name, base = {}, {}, "", os.getcwd()
     if kubeconfig is not None:
         if isinstance(kubeconfig, dict):
-            config = dict(kubeconfig)
+            config = dict(checked_config(kubeconfig, "the inline kubeconfig"))
         elif isinstance(kubeconfig, str):
             config = _read_kubeconfig_files(kubeconfig)
             base = config.pop("_base", base)
@@ -152,8 +221,10 @@ def connection_from_params(params):
         raise ConfigError(f"Failed to connect: the API server address '{server}' is not an http(s) URL.")
     verify = not cluster.get("insecure-skip-tls-verify", False) if verify_opt is None else bool(verify_opt)
     ca_pem = _pem(cluster.get("certificate-authority-data"), params.get("ca_cert") or cluster.get("certificate-authority"), base, "CA certificate")
-    headers, secrets = {}, []
+    headers, secrets = {}, sorted(inline_secrets(kubeconfig))
     if user.get("exec"):
+        if not isinstance(user["exec"], dict):
+            raise ConfigError("Failed to load kubeconfig: the user's 'exec' entry must be a mapping; check the kubeconfig.")
         user = {**user, **_exec_to_user(_exec_credential(user["exec"]))}
     cert_pem = _pem(user.get("client-certificate-data"), params.get("client_cert") or user.get("client-certificate"), base, "client certificate")
     key_pem = _pem(user.get("client-key-data"), params.get("client_key") or user.get("client-key"), base, "client key")
@@ -176,7 +247,7 @@ def _exec_to_user(status):
     out = {}
     if status.get("token"):
         out["token"] = status["token"]
-    if status.get("clientCertificateData"):
+    if status.get("clientCertificateData") and status.get("clientKeyData"):
         out["client-certificate-data"] = base64.b64encode(status["clientCertificateData"].encode()).decode()
         out["client-key-data"] = base64.b64encode(status["clientKeyData"].encode()).decode()
     return out

@@ -2,6 +2,7 @@
 the one place a namespace or name is checked before it becomes part of a path."""
 from __future__ import annotations
 
+import re
 from urllib.parse import quote
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError
@@ -45,22 +46,58 @@ KINDS = {
 API_VERSIONS = {kind: prefix.split("/", 1)[1] if prefix.startswith("apis/") else "v1" for kind, (prefix, plural_unused, namespaced_unused) in KINDS.items()}
 
 
-def segment(value, what):
-    """A namespace or object name as one path segment; ConfigError for one that cannot be.
+# What Kubernetes accepts as a name (apimachinery validation): DNS-1123 labels for namespaces and Services,
+# DNS-1123 subdomains for most objects, and any path segment for the RBAC kinds ("system:node").
+DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+LABEL_KINDS = frozenset({"Namespace", "Service"})
+PATH_SEGMENT_KINDS = frozenset({"Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"})
+RULES = {
+    "label": (DNS1123_LABEL, 63, "lowercase letters, digits and '-', at most 63 characters, starting and ending "
+                                 "with a letter or digit"),
+    "subdomain": (DNS1123_SUBDOMAIN, 253, "lowercase letters, digits, '-' and '.', at most 253 characters, "
+                                          "starting and ending with a letter or digit"),
+    "segment": (re.compile(r"^[^/%]+$"), 253, "no '/' or '%', at most 253 characters"),
+}
 
-    Every name that goes into a request path passes here (an empty name must never turn an object
-    request into a request on the whole collection).
+
+def valid_name(text, rule="subdomain"):
+    """Whether text is a name Kubernetes accepts under rule (label, subdomain or segment)."""
+    pattern, limit, _allowed = RULES[rule]
+    return isinstance(text, str) and text not in ("", ".", "..") and len(text) <= limit and bool(pattern.fullmatch(text))
+
+
+def segment(value, what, rule="subdomain"):
+    """A namespace or object name checked and quoted as one path segment; ConfigError for one that cannot be.
+
+    Every name that goes into a request path passes here, before any request: an empty or malformed name
+    must never turn an object request into a request on a whole collection (or on every namespace).
+    `what` names the option to fix; `rule` is label (namespaces, Services), subdomain or segment.
     """
-    text = str(value) if value is not None else ""
-    if not text or text in (".", ".."):
-        raise ConfigError(f"Failed to build a request: {what} {text!r} is not a valid name; check '{what}'.")
+    text = value if isinstance(value, str) else "" if value is None or isinstance(value, bool) else str(value)
+    if not valid_name(text, rule):
+        allowed = RULES[rule][2]
+        shown = text if len(text) <= 80 else text[:77] + "..."
+        raise ConfigError(f"Failed to build a request: {what} {shown!r} is not a valid Kubernetes name ({allowed}); "
+                          f"check '{what}'.")
     return quote(text, safe="")
+
+
+def namespace_segment(namespace, what="namespace"):
+    return segment(namespace, what, "label")
+
+
+def name_segment(kind, name, what="name"):
+    """An object name of a kind, checked by the rule Kubernetes applies to that kind."""
+    if kind in LABEL_KINDS:
+        return segment(name, "namespace" if kind == "Namespace" and what == "name" else what, "label")
+    return segment(name, what, "segment" if kind in PATH_SEGMENT_KINDS else "subdomain")
 
 
 def path(kind, namespace=None, name=None, subresource=None):
     """REST path of a collection (name None) or an object, optionally a subresource.
 
-    A namespaced kind without a namespace (None) gives the all-namespaces collection.
+    A namespaced kind without a namespace (None, never "") gives the all-namespaces collection.
     """
     try:
         prefix, plural, namespaced = KINDS[kind]
@@ -69,10 +106,10 @@ def path(kind, namespace=None, name=None, subresource=None):
                           f"(known: {', '.join(sorted(KINDS))}).") from exc
     parts = ["", prefix]
     if namespaced and namespace is not None:
-        parts += ["namespaces", segment(namespace, "namespace")]
+        parts += ["namespaces", namespace_segment(namespace)]
     parts.append(plural)
     if name is not None:
-        parts.append(segment(name, "name"))
+        parts.append(name_segment(kind, name))
         if subresource:
             parts.append(subresource)
     return "/".join(parts)
@@ -80,10 +117,10 @@ def path(kind, namespace=None, name=None, subresource=None):
 
 def service_proxy_path(namespace, service, port, path_="/", scheme=""):
     """Path through the API server's service proxy to one Service port."""
-    target = f"{scheme + ':' if scheme else ''}{segment(service, 'service')}:{quote(str(port), safe='')}"
-    return f"/api/v1/namespaces/{segment(namespace, 'namespace')}/services/{target}/proxy/{path_.lstrip('/')}"
+    target = f"{scheme + ':' if scheme else ''}{segment(service, 'service', 'label')}:{quote(str(port), safe='')}"
+    return f"/api/v1/namespaces/{namespace_segment(namespace)}/services/{target}/proxy/{path_.lstrip('/')}"
 
 
 def pod_proxy_path(namespace, pod, port, path_="/"):
-    return (f"/api/v1/namespaces/{segment(namespace, 'namespace')}/pods/{segment(pod, 'pod')}:{port}"
+    return (f"/api/v1/namespaces/{namespace_segment(namespace)}/pods/{segment(pod, 'pod')}:{port}"
             f"/proxy/{path_.lstrip('/')}")

@@ -4,6 +4,7 @@ they were, and revert to that record."""
 from __future__ import annotations
 
 import copy
+import re
 
 from ansible_collections.mataresit.emergency.plugins.module_utils import workloads, workspace
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import (
@@ -15,15 +16,51 @@ CATEGORY = workspace.CONTAINER_PATCH
 RESOURCE_SECTIONS = ("requests", "limits")
 
 
+ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+SCALARS = (str, int, float, bool)
+
+
+def check_wanted(env, resources):
+    """ConfigError naming the entry when env or resources cannot be applied as given (before anything is read)."""
+    for name, value in (env or {}).items():
+        if not ENV_NAME.match(str(name)):
+            raise ConfigError(f"env: '{name}' is not an environment variable name (letters, digits, '_', '-', '.', "
+                              "not starting with a digit); check 'env'.")
+        if isinstance(value, dict):
+            ok = (set(value) == {"valueFrom"} and isinstance(value["valueFrom"], dict)) or \
+                (set(value) == {"value"} and isinstance(value["value"], SCALARS))
+        else:
+            ok = value is None or isinstance(value, SCALARS)
+        if not ok:
+            raise ConfigError(f"env.{name}: give a string, a number, true/false, null (to remove it), {{value: ...}} "
+                              f"or {{valueFrom: {{...}}}}, not a {type(value).__name__}; check 'env'.")
+    for section, values in (resources or {}).items():
+        if section not in RESOURCE_SECTIONS:
+            raise ConfigError(f"resources: '{section}' is not one of {', '.join(RESOURCE_SECTIONS)}; check 'resources'.")
+        if values is None:
+            continue
+        if not isinstance(values, dict):
+            raise ConfigError(f"resources.{section}: give a mapping of resource to quantity (cpu: 500m, memory: 1Gi) "
+                              f"or null, not {values!r}; check 'resources'.")
+        for key, value in values.items():
+            if value is None:
+                continue
+            try:
+                amount = quantity(value) if isinstance(value, (str, int, float)) and not isinstance(value, bool) \
+                    else None
+            except ConfigError:
+                amount = None
+            if amount is None or amount < 0:
+                raise ConfigError(f"resources.{section}.{key}: {value!r} is not a Kubernetes quantity (examples: 500m, "
+                                  "2, 1Gi, 512Mi); check 'resources'.")
+
+
 def _env_entry(name, wanted):
-    """The env list entry for a wanted value: a string, {'value': ...} or {'valueFrom': {...}}."""
+    """The env list entry for a wanted value: a string, {'value': ...} or {'valueFrom': {...}} (checked before)."""
     if isinstance(wanted, dict):
         if set(wanted) == {"valueFrom"}:
             return {"name": name, "valueFrom": wanted["valueFrom"]}
-        if set(wanted) == {"value"}:
-            wanted = wanted["value"]
-        else:
-            raise ConfigError(f"env {name}: a dict value must be {{valueFrom: ...}} or {{value: ...}}")
+        wanted = wanted["value"]
     if isinstance(wanted, bool):
         wanted = "true" if wanted else "false"
     return {"name": name, "value": str(wanted)}
@@ -139,6 +176,7 @@ def _wanted(p, earlier):
         return earlier["original"].get("env"), earlier["original"].get("resources")
     if p["env"] is None and p["resources"] is None:
         raise ConfigError("give 'env' and/or 'resources' to patch, or state=revert")
+    check_wanted(p["env"], p["resources"])
     return p["env"], p["resources"]
 
 

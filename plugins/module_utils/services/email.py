@@ -4,20 +4,50 @@ returns the message that would be sent; with incident_dir an identical re-run
 reports changed=false."""
 from __future__ import annotations
 
+import re
 import smtplib
 import socket
 import ssl
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate, getaddresses, make_msgid
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ApiError, ConfigError, UnreachableError
 from ansible_collections.mataresit.emergency.plugins.module_utils import notifications
 
 DEFAULT_PORTS = {"never": 25, "starttls": 587, "tls": 465}
+ADDRESS = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+$")
+
+
+def _address(value):
+    """Whether value is one address ('a@b.c' or 'Name <a@b.c>'), on one line."""
+    text = str(value)
+    found = getaddresses([text])
+    return not any(c in text for c in "\r\n\x00") and len(found) == 1 and bool(ADDRESS.match(found[0][1] or ""))
+
+
+def check_headers(params):
+    """ConfigError naming the option when a header value could inject headers (CR / LF) or an address is not one."""
+    for option in ("subject", "sender", "incident_id"):
+        value = params.get(option)
+        if value is not None and any(c in str(value) for c in "\r\n\x00"):
+            raise ConfigError(f"Failed to build the email: {option} contains a line break; give it on one line.")
+    for option in ("to", "cc", "bcc"):
+        for address in params.get(option) or []:
+            if not _address(address):
+                raise ConfigError(f"Failed to build the email: {option} entry {str(address)[:100]!r} is not an email "
+                                  f"address (one address per entry, no line breaks); check '{option}'.")
+    if not _address(params.get("sender") or ""):
+        raise ConfigError("Failed to build the email: sender is not an email address; check 'sender'.")
+    if not str(params.get("host") or "").strip():
+        raise ConfigError("Failed to send the email: host is empty; give the SMTP server's name or address.")
+    port = params.get("port")
+    if port is not None and not 0 < port < 65536:
+        raise ConfigError(f"Failed to send the email: port {port} is not a TCP port (1-65535); check 'port'.")
 
 
 def build_message(params):
     """The EmailMessage for params (no Date / Message-ID: those are added at send time)."""
+    check_headers(params)
     recipients = list(params.get("to") or [])
     if not recipients:
         raise ConfigError("Failed to build the email: set at least one address in to")

@@ -1,6 +1,11 @@
 """Forensic evidence bundle of one namespace, captured before anything is
 changed: events, container logs (previous too), object YAML, rollout history
-and secret metadata (never values), as a 0600 tar.gz with a SHA-256 manifest."""
+and secret metadata (never values), as a 0600 tar.gz with a SHA-256 manifest.
+
+Objects are redacted as data before they are dumped (redact.Redactor.data:
+secret-looking keys, env values of secret-looking names, DSNs, last-applied
+JSON), logs as text; both mask every value of the namespace's Secrets in every
+encoding."""
 from __future__ import annotations
 
 import base64
@@ -8,7 +13,6 @@ import hashlib
 import io
 import json
 import os
-import re
 import tarfile
 import time
 
@@ -18,12 +22,12 @@ from ansible_collections.mataresit.emergency.plugins.module_utils.errors import 
     ConfigError, EmergencyError, failing_to,
 )
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import objects, resources
+from ansible_collections.mataresit.emergency.plugins.module_utils.redact import Redactor
 
 yaml = optional_import("yaml")
 
 OBJECT_KINDS = ["Pod", "Deployment", "ReplicaSet", "Service", "NetworkPolicy", "RoleBinding", "ConfigMap"]
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
-REDACTED = "[REDACTED]"
 MIN_REDACT_LEN = 6  # shorter secret values would redact ordinary words in logs
 
 
@@ -81,19 +85,6 @@ def decoded_lines(secret):
     return out
 
 
-class Redactor:
-    def __init__(self, values):
-        self.pattern = re.compile("|".join(re.escape(v) for v in values)) if values else None
-        self.count = 0
-
-    def __call__(self, text):
-        if not self.pattern:
-            return text
-        text, hits = self.pattern.subn(REDACTED, text)
-        self.count += hits
-        return text
-
-
 def _ts(event):
     return (event.get("lastTimestamp") or event.get("eventTime") or event.get("firstTimestamp")
             or (event.get("metadata") or {}).get("creationTimestamp") or "")
@@ -140,8 +131,13 @@ def _dump(data):
     return yaml.dump(data, Dumper=dumper, default_flow_style=False, sort_keys=False, allow_unicode=True)
 
 
+def redactor_for(secrets):
+    """The bundle's redactor: every value of the namespace's Secrets, in every encoding."""
+    return Redactor(secret_values(secrets), min_length=MIN_REDACT_LEN)
+
+
 def collect(client, params, check_mode=False):
-    """Read everything concurrently; return (files dict name -> text, facts)."""
+    """Read everything concurrently; return (files dict name -> redacted text, secrets, facts, redactor)."""
     namespace = params["namespace"]
     reads = [lambda: client.get_or_none(resources.path("Namespace", name=namespace)),
              lambda: client.list(resources.path("Event", namespace)),
@@ -153,15 +149,16 @@ def collect(client, params, check_mode=False):
         raise ConfigError(f"Failed to collect evidence from namespace {namespace}: the namespace does not exist; "
                           "check the namespace name and the kubeconfig context.")
     by_kind = dict(zip(OBJECT_KINDS, listed))
+    redactor = redactor_for(secrets)
     files = {
-        "events.yaml": _dump([objects.strip(e) for e in sort_events(events)]),
-        "secrets-metadata.yaml": _dump([scrub_secret(s) for s in secrets]),
-        "rollout-history.yaml": _dump(rollout_history(by_kind["Deployment"], by_kind["ReplicaSet"])),
+        "events.yaml": _dump(redactor.data([objects.strip(e) for e in sort_events(events)])),
+        "secrets-metadata.yaml": _dump(redactor.data([scrub_secret(s) for s in secrets])),
+        "rollout-history.yaml": _dump(redactor.data(rollout_history(by_kind["Deployment"], by_kind["ReplicaSet"]))),
     }
     for kind, items in by_kind.items():
-        files[f"objects/{resources.KINDS[kind][1]}.yaml"] = _dump({
+        files[f"objects/{resources.KINDS[kind][1]}.yaml"] = _dump(redactor.data({
             "apiVersion": "v1", "kind": "List",
-            "items": [dict(objects.strip(i), apiVersion=resources.API_VERSIONS[kind], kind=kind) for i in items]})
+            "items": [dict(objects.strip(i), apiVersion=resources.API_VERSIONS[kind], kind=kind) for i in items]}))
     targets = log_targets(by_kind["Pod"], params["include_previous_logs"]) if params["include_logs"] else []
     log_errors = []
     if check_mode:
@@ -177,26 +174,26 @@ def collect(client, params, check_mode=False):
         for target, text in zip(targets, fetched):
             if isinstance(text, EmergencyError):
                 log_errors.append({"pod": target[0], "container": target[1], "previous": target[2],
-                                   "error": str(text)})
-                files[_log_file(*target) + ".error"] = str(text) + "\n"
+                                   "error": redactor.text(str(text))})
+                files[_log_file(*target) + ".error"] = redactor.text(str(text)) + "\n"
             else:
-                files[_log_file(*target)] = text
+                files[_log_file(*target)] = redactor.text(text)
     facts = {
         "events": len(events), "secrets": len(secrets), "containers_logged": len(targets) - len(log_errors),
         "log_errors": log_errors, "objects": {kind: len(items) for kind, items in by_kind.items()},
     }
-    return files, secrets, facts
+    return files, secrets, facts, redactor
 
 
-def build_bundle(files, manifest_meta, redactor, mtime=None):
-    """tar.gz bytes of files plus manifest.json; return (bytes, manifest)."""
+def build_bundle(files, manifest_meta, redactions, mtime=None):
+    """tar.gz bytes of files (already redacted) plus manifest.json; return (bytes, manifest)."""
     mtime = mtime or time.time()
     entries, blobs = [], {}
     for name in sorted(files):
-        data = redactor(files[name]).encode("utf-8")
+        data = files[name].encode("utf-8")
         blobs[name] = data
         entries.append({"path": name, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)})
-    manifest = dict(manifest_meta, files=entries, redactions=redactor.count)
+    manifest = dict(manifest_meta, files=entries, redactions=redactions)
     blobs["manifest.json"] = json.dumps(manifest, indent=2, sort_keys=True).encode("utf-8")
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
@@ -220,7 +217,7 @@ def operation(ctx):
     if params["since_seconds"] <= 0 or params["max_log_bytes"] <= 0:
         raise ConfigError("Failed to capture evidence: since_seconds and max_log_bytes must be positive.")
     started = time.monotonic()
-    files, secrets, facts = collect(client, params, check_mode=check_mode)
+    files, secrets, facts, redactor = collect(client, params, check_mode=check_mode)
     values = secret_values(secrets)
     ctx.no_log_values.update(values)
     now = time.time()
@@ -235,8 +232,7 @@ def operation(ctx):
     meta = {"bundle": bundle, "namespace": namespace, "captured_at": stamp, "since_seconds": params["since_seconds"],
             "max_log_bytes": params["max_log_bytes"], "server": client.connection.server,
             "log_errors": facts["log_errors"]}
-    redactor = Redactor(values)
-    data, manifest = build_bundle(files, meta, redactor, mtime=now)
+    data, manifest = build_bundle(files, meta, redactor.count, mtime=now)
     digest = hashlib.sha256(data).hexdigest()
     workspace.write_private(path, data)
     workspace.write_private(path + ".sha256", f"{digest}  {os.path.basename(path)}\n")

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
-from urllib.parse import urlsplit
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError, EmergencyError
+from ansible_collections.mataresit.emergency.plugins.module_utils.http import checked_url
 from ansible_collections.mataresit.emergency.plugins.module_utils.probe import Prober, Target, unhealthy_summary
 
 
@@ -21,9 +21,7 @@ def build_targets(params):
         if bool(url) == bool(service):
             raise ConfigError(f"Failed to read target {index + 1}: give exactly one of 'url' or 'service'.")
         if url:
-            parts = urlsplit(url)
-            if parts.scheme not in ("http", "https") or not parts.netloc:
-                raise ConfigError(f"Failed to read target {index + 1}: '{url}' is not an http(s) URL.")
+            checked_url(url, f"targets[{index}].url", f"read target {index + 1}")
         else:
             service = _service(service, index)
         expected = opt("expected_status") or [200]

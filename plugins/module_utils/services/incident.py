@@ -3,11 +3,15 @@ from __future__ import annotations
 
 from ansible_collections.mataresit.emergency.plugins.module_utils import workspace
 from ansible_collections.mataresit.emergency.plugins.module_utils.alert import open_for_alert
+from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError
 from ansible_collections.mataresit.emergency.plugins.module_utils.incident import open_incident
 
 
 def operation(ctx):
     p = ctx.params
+    if p["require_reason"] and not (p["reason"] or "").strip() and not p["alert"]:
+        raise ConfigError(f"The {p['environment'] or 'environment'} policy requires a reason: re-run with "
+                          '-e reason="what happened".')
     root = workspace.root(p["workspace_root"])
     if p["alert"]:
         result = open_for_alert(root, p, ctx.check_mode)

@@ -113,31 +113,31 @@ def operation(ctx):
                           "changes policies it does not own.")
     result = {"changed": False, "namespace": namespace, "name": name, "previous": _summary(current),
               "untouched_policies": others, "policy": None, "record": None}
-    if state == "present":
-        applied = _present(client, params, current, ctx.check_mode)
-        result["policy"] = _summary(applied or current)
-        if applied is None:
-            return result
-        after = _summary(applied)
-    else:
-        if current is None:
-            return result
-        with failing_to(f"delete NetworkPolicy {namespace}/{name}"):
-            client.delete(resources.path("NetworkPolicy", namespace, name), dry_run=ctx.check_mode,
-                          preconditions={"resourceVersion": current["metadata"]["resourceVersion"]})
-        after = None
-    result["changed"] = True
-    result["diff"] = {"before": _summary(current) or {}, "after": after or {},
-                      "before_header": f"NetworkPolicy {namespace}/{name}", "after_header": f"NetworkPolicy {namespace}/{name}"}
-    if not ctx.check_mode:
+    desired = _desired(params) if state == "present" else None
+    if (state == "present" and current is not None and specs_equal(current.get("spec"), desired["spec"])) or \
+            (state == "absent" and current is None):
+        result["policy"] = _summary(current)
+        return result
+    after = _summary(desired)
+    if not ctx.check_mode:  # what is replaced is recorded before it is replaced
         result["record"] = workspace.record(params.get("incident_dir"), workspace.ISOLATION, [namespace, name],
                                             {"action": state, "namespace": namespace, "name": name,
                                              "previous": current, "applied": after})
+    if state == "present":
+        applied = _apply(client, desired, current, ctx.check_mode)
+        result["policy"] = after = _summary(applied)
+    else:
+        with failing_to(f"delete NetworkPolicy {namespace}/{name}"):
+            client.delete(resources.path("NetworkPolicy", namespace, name), dry_run=ctx.check_mode,
+                          preconditions={"resourceVersion": current["metadata"]["resourceVersion"]})
+    result["changed"] = True
+    result["diff"] = {"before": _summary(current) or {}, "after": after or {},
+                      "before_header": f"NetworkPolicy {namespace}/{name}", "after_header": f"NetworkPolicy {namespace}/{name}"}
     return result
 
 
-def _present(client, params, current, check_mode):
-    """Create or replace the policy; None when it is already as wanted."""
+def _desired(params):
+    """The isolation policy the options ask for."""
     namespace, name = params["namespace"], params["name"]
     spec = build_spec(
         allow_dns=params["allow_dns"], dns_namespace=params["dns_namespace"],
@@ -147,9 +147,12 @@ def _present(client, params, current, check_mode):
         evidence_store_ports=params["evidence_store_ports"],
         allow_same_namespace=params["allow_same_namespace"], namespace=namespace,
         extra_ingress=params.get("extra_ingress") or (), extra_egress=params.get("extra_egress") or ())
-    desired = build_policy(namespace, name, spec)
-    if current is not None and specs_equal(current.get("spec"), spec):
-        return None
+    return build_policy(namespace, name, spec)
+
+
+def _apply(client, desired, current, check_mode):
+    """Create or replace the policy; return what the API server answered."""
+    namespace, name = desired["metadata"]["namespace"], desired["metadata"]["name"]
     with failing_to(f"{'create' if current is None else 'update'} NetworkPolicy {namespace}/{name}"):
         if current is None:
             return client.create(resources.path("NetworkPolicy", namespace), desired, dry_run=check_mode)

@@ -3,7 +3,6 @@ Service, or from every pod behind a Service (metrics.py), and check thresholds."
 from __future__ import annotations
 
 import time
-from urllib.parse import urlsplit
 
 from ansible_collections.mataresit.emergency.plugins.module_utils import http
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError, EmergencyError
@@ -16,10 +15,7 @@ from ansible_collections.mataresit.emergency.plugins.module_utils.metrics import
 
 def _source(params):
     if params.get("url"):
-        parts = urlsplit(params["url"])
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ConfigError(f"Failed to read url: '{params['url']}' is not an http(s) URL.")
-        return params["url"]
+        return http.checked_url(params["url"], "url", "read the metrics")
     svc = params.get("service") or {}
     missing = [k for k in ("namespace", "name", "port") if svc.get(k) in (None, "")]
     if missing:

@@ -5,7 +5,7 @@ never pages twice; check mode sends no write and returns the exact requests."""
 from __future__ import annotations
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ApiError, ConfigError
-from ansible_collections.mataresit.emergency.plugins.module_utils import notifications
+from ansible_collections.mataresit.emergency.plugins.module_utils import http, notifications
 
 REGIONS = {
     "us": {"events": "https://events.pagerduty.com", "api": "https://api.pagerduty.com"},
@@ -30,7 +30,8 @@ def operation(ctx):
     if not params.get(credential):
         raise ConfigError(f"Failed to {purpose}: api={params['api']} needs {credential}")
     key = notifications.dedup_key(params.get("incident_id"), params.get("dedup_key"))
-    base = params.get(url_option) or REGIONS[params["region"]][region_key]
+    base = http.checked_url(params[url_option], url_option, purpose) if params.get(url_option) \
+        else REGIONS[params["region"]][region_key]
     return (_rest if params["api"] == "rest" else _events)(ctx, params, key, base)
 
 
@@ -79,7 +80,7 @@ def _events(ctx, params, key, base):
         # The dedup_key makes a repeated enqueue harmless, so a 5xx may be retried.
         response = client.request("POST", "/v2/enqueue", body, action=action, retry_safe=True,
                                   hints={400: "check routing_key and the event fields"})
-        answer = _json(response)
+        answer = client.answer(response, action=action)
         result["response"] = answer
         result["attempts"] = client.attempts
         record = notifications.remember_sent(params.get("incident_dir"), "pagerduty-event", key, digest, request, answer)
@@ -112,7 +113,8 @@ class _Rest:
     def find_open(self):
         query = {"incident_key": self.key, "statuses[]": list(OPEN_STATUSES)}
         response = self.client.request("GET", "/incidents", params=query, action=self.action)
-        incidents = [i for i in _json(response).get("incidents") or [] if i.get("incident_key") == self.key]
+        listed = self.client.answer(response, list, self.action, key="incidents")
+        incidents = [i for i in listed if i.get("incident_key") == self.key]
         return incidents[0] if incidents else None
 
     def write(self, method, path, body, action, retry_safe=False):
@@ -121,8 +123,10 @@ class _Rest:
         self.requests.append(self.client.describe(method, path, body, headers=self.write_headers))
         if self.check_mode:
             return None
-        return _json(self.client.request(method, path, body, headers=self.write_headers, action=action,
-                                         retry_safe=retry_safe, hints={400: "check service_id and the incident fields"}))
+        return self.client.answer(self.client.request(method, path, body, headers=self.write_headers, action=action,
+                                                      retry_safe=retry_safe,
+                                                      hints={400: "check service_id and the incident fields"}),
+                                  action=action)
 
     def apply(self):
         state, key = self.params["state"], self.key
@@ -173,7 +177,8 @@ class _Rest:
         if not fresh and incident.get("id") not in (None, "<new>"):  # a new incident has no notes yet
             response = self.client.request("GET", f"/incidents/{incident['id']}/notes",
                                            action=f"add a note to PagerDuty incident {self.key}")
-            if any(n.get("content") == content for n in _json(response).get("notes") or []):
+            notes = self.client.answer(response, list, f"add a note to PagerDuty incident {self.key}", key="notes")
+            if any(n.get("content") == content for n in notes):
                 return False
         self.write("POST", f"/incidents/{incident.get('id', '<new>')}/notes", {"note": {"content": content}},
                    f"add a note to PagerDuty incident {self.key}")
@@ -188,10 +193,3 @@ class _Rest:
         if msg:
             out["msg"] = msg
         return out
-
-
-def _json(response):
-    try:
-        return response.json() if response.content else {}
-    except ValueError:
-        return {}

@@ -17,8 +17,23 @@ CATEGORY = workspace.SCALE
 _REPLICAS = re.compile(r"^\s*([+-]?)\s*(\d+)\s*$")
 
 
+def parse_replicas(replicas):
+    """(sign, number) of a replica count: an exact count (6, "6") or a string with an explicit sign ("+3", "-1")."""
+    if isinstance(replicas, bool) or not isinstance(replicas, (int, str)):
+        raise ConfigError(f"replicas must be a count like 6, '+3' or '-1', not {replicas!r}")
+    if isinstance(replicas, int):
+        if replicas < 0:
+            raise ConfigError(f"replicas {replicas} is a negative count; to scale down relative to the current count "
+                              f"give a string with its sign (replicas: \"{replicas}\"), or give the exact count")
+        return "", replicas
+    match = _REPLICAS.match(replicas)
+    if not match:
+        raise ConfigError(f"replicas must be a count like 6, '+3' or '-1', not {replicas!r}")
+    return match.group(1), int(match.group(2))
+
+
 def target_replicas(replicas, current, min_replicas=None, max_replicas=None):
-    """Target count from an exact (6, "6") or relative ("+3", "-1") value, clamped to the bounds.
+    """Target count from an exact (6, "6") or relative ("+3", "-1": strings only) value, clamped to the bounds.
 
     Returns (target, bounded) where bounded says a bound changed the result.
     """
@@ -26,15 +41,7 @@ def target_replicas(replicas, current, min_replicas=None, max_replicas=None):
         raise ConfigError("min_replicas and max_replicas must not be negative")
     if min_replicas is not None and max_replicas is not None and min_replicas > max_replicas:
         raise ConfigError(f"min_replicas ({min_replicas}) is greater than max_replicas ({max_replicas})")
-    if isinstance(replicas, bool):
-        raise ConfigError(f"replicas must be a count like 6, '+3' or '-1', not {replicas!r}")
-    if isinstance(replicas, int):
-        sign, number = ("-" if replicas < 0 else ""), abs(replicas)
-    else:
-        match = _REPLICAS.match(str(replicas))
-        if not match:
-            raise ConfigError(f"replicas must be a count like 6, '+3' or '-1', not {replicas!r}")
-        sign, number = match.group(1), int(match.group(2))
+    sign, number = parse_replicas(replicas)
     wanted = current + number if sign == "+" else current - number if sign == "-" else number
     target = wanted
     if min_replicas is not None:
@@ -212,9 +219,21 @@ class _Scaler:
         return result
 
 
+def check_options(p):
+    """ConfigError naming the option that cannot work, before anything is read or changed."""
+    if p["state"] == "present":
+        if p["replicas"] is None:
+            raise ConfigError("state=present needs 'replicas'")
+        parse_replicas(p["replicas"])
+    for option in ("previous_replicas", "drain_replicas", "drain_seconds", "min_replicas", "max_replicas"):
+        if p.get(option) is not None and p[option] < 0:
+            raise ConfigError(f"{option} must not be negative (it is {p[option]:g}); check '{option}'")
+
+
 def operation(ctx):
     """The scale module."""
     p = ctx.params
     verb = {"present": "scale", "restore": "restore the replicas of", "drain_cycle": "drain-cycle"}[p["state"]]
     with failing_to(f"{verb} {p['kind'].lower()} {p['namespace']}/{p['name']}"):
+        check_options(p)
         return _Scaler(ctx).run()

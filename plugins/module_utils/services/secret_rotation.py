@@ -17,6 +17,7 @@ from ansible_collections.mataresit.emergency.plugins.module_utils.errors import 
     ConfigError, EmergencyError, failing_to,
 )
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import resources
+from ansible_collections.mataresit.emergency.plugins.module_utils.redact import Redactor
 
 ALPHABETS = {
     "alnum": string.ascii_letters + string.digits,
@@ -193,11 +194,7 @@ def _register(no_log_values, *values):
 def register_data(no_log_values, data):
     """Register base64 data values and their decoded text as no_log."""
     for raw in (data or {}).values():
-        try:
-            decoded = base64.b64decode(raw or "").decode("utf-8")
-        except (ValueError, UnicodeDecodeError):
-            decoded = None
-        _register(no_log_values, raw, decoded)
+        _register(no_log_values, raw, _decoded(raw))
 
 
 def describe(item):
@@ -308,11 +305,30 @@ def _backup_payload(secret):
 
 
 def _updated_secret(secret, data):
+    """The Secret with new data and nothing left of the values it replaces.
+
+    stringData and managedFields go; so does every annotation that carries a replaced value in any encoding
+    (kubectl's last-applied-configuration always does), since "rotated" values must not stay readable.
+    """
     body = copy.deepcopy(secret)
     body.pop("stringData", None)
-    (body.get("metadata") or {}).pop("managedFields", None)
+    meta = body.setdefault("metadata", {})
+    meta.pop("managedFields", None)
+    old = [v for k, v in (secret.get("data") or {}).items() if (data or {}).get(k) != v]
+    replaced = Redactor(old + [d for d in (_decoded(v) for v in old) if d])
+    annotations = {k: v for k, v in (meta.get("annotations") or {}).items()
+                   if k != LAST_APPLIED and replaced.known(str(v)) == str(v)}
+    if meta.get("annotations") is not None or annotations:
+        meta["annotations"] = annotations
     body["data"] = data
     return body
+
+
+def _decoded(raw):
+    try:
+        return base64.b64decode(raw or "").decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return None
 
 
 def _restart(client, namespace, names, params, check_mode, reason):
@@ -353,6 +369,7 @@ def operation(ctx):
 def rotate(ctx):
     client, params, no_log_values, check_mode = ctx.client, ctx.params, ctx.no_log_values, ctx.check_mode
     namespace = params["namespace"]
+    secret_backup.check_backup_key(params["backup_key"])
     secrets_by_name, deployment_list = _read(client, namespace)
     for secret in secrets_by_name.values():
         register_data(no_log_values, secret.get("data"))
@@ -387,7 +404,8 @@ def rotate(ctx):
                                        "deployments": to_restart if params["restart_consumers"] else []})
     return {
         "changed": bool(rotated_names) or bool(to_restart and params["restart_consumers"]), "namespace": namespace,
-        "state": "rotated", "secrets": _report(items, rotated_names, entries, consumer_map), "skipped": skipped,
+        "state": "rotated", "secrets": _report(items, rotated_names, entries, consumer_map),
+        "skipped_secrets": skipped,
         "rotated": rotated_names, "restarted": to_restart if params["restart_consumers"] else [],
         "consumers_not_restarted": [] if params["restart_consumers"] else to_restart,
         "rollout_seconds": waited, "external_rotation_required": external_required(items),
@@ -489,7 +507,7 @@ def restore(ctx):
         "restarted": to_restart if params["restart_consumers"] else [],
         "consumers_not_restarted": [] if params["restart_consumers"] else to_restart,
         "rollout_seconds": waited, "backups": backups, "state_file": state_file,
-        "skipped": [], "external_rotation_required": [], "warnings": [],
+        "skipped_secrets": [], "external_rotation_required": [], "warnings": [],
         "diff": {"before": {n: "<current values>" for n in restored}, "after": {n: "<backup values>" for n in restored}},
     }
 

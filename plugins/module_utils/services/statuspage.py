@@ -9,7 +9,7 @@ Retry-After. Check mode reads, sends no write, and returns the exact request.
 from __future__ import annotations
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError
-from ansible_collections.mataresit.emergency.plugins.module_utils import notifications
+from ansible_collections.mataresit.emergency.plugins.module_utils import http, notifications
 
 DEFAULT_API_URL = "https://api.statuspage.io/v1"
 PER_PAGE = 100
@@ -20,7 +20,9 @@ def operation(ctx):
     """The statuspage module: create, update or resolve an incident, found by name."""
     params = ctx.params
     headers = {"Authorization": f"OAuth {params['api_key']}", "Accept": "application/json"}
-    with notifications.client(ctx, "Statuspage", params.get("api_url") or DEFAULT_API_URL, [params["api_key"]],
+    api_url = http.checked_url(params["api_url"], "api_url", "update the status page") if params.get("api_url") \
+        else DEFAULT_API_URL
+    with notifications.client(ctx, "Statuspage", api_url, [params["api_key"]],
                               "statuspage api_key", "api_url", headers=headers,
                               min_interval=params["request_interval"], pace_key=params["api_key"]) as client:
         return _Statuspage(client, params, ctx.check_mode).apply()
@@ -39,7 +41,7 @@ class _Statuspage:
                                            params={"page": page, "per_page": PER_PAGE},
                                            action="list the unresolved Statuspage incidents",
                                            hints={404: "check page_id"})
-            batch = _json(response) or []
+            batch = self.client.answer(response, list, "list the unresolved Statuspage incidents")
             incidents.extend(batch)
             if len(batch) < PER_PAGE:
                 return incidents
@@ -51,7 +53,7 @@ class _Statuspage:
             return {}, {}
         response = self.client.request("GET", f"{self.page}/components", params={"per_page": PER_PAGE},
                                        action="list the Statuspage components", hints={404: "check page_id"})
-        known = _json(response) or []
+        known = self.client.answer(response, list, "list the Statuspage components")
         by_id = {c["id"]: c for c in known if c.get("id")}
         by_name = {c.get("name"): c for c in known}
         out, missing = {}, []
@@ -70,7 +72,7 @@ class _Statuspage:
         self.requests.append(self.client.describe(method, path, body))
         if self.check_mode:
             return None
-        return _json(self.client.request(method, path, body, action=action, hints=hints))
+        return self.client.answer(self.client.request(method, path, body, action=action, hints=hints), action=action)
 
     def apply(self):
         p = self.params
@@ -149,10 +151,3 @@ def _summary(incident):
         "impact": incident.get("impact_override") or incident.get("impact"), "shortlink": incident.get("shortlink"),
         "components": {c.get("name") or c.get("id"): c.get("status") for c in comps or []},
     }
-
-
-def _json(response):
-    try:
-        return response.json() if response.content else None
-    except ValueError:
-        return None

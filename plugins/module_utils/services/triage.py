@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import resources
 from ansible_collections.mataresit.emergency.plugins.module_utils.triage import verdict
 from ansible_collections.mataresit.emergency.plugins.module_utils.triage.gather import Gathering
 
@@ -18,5 +19,14 @@ def assess(client, params, now=None):
     return facts
 
 
+def check_names(params):
+    """Every namespace triage will read is a valid name (before any request: an unreadable target is evidence,
+    a malformed one is an option to fix)."""
+    resources.namespace_segment(params["namespace"])
+    for index, target in enumerate(params.get("extra_targets") or []):
+        resources.namespace_segment(target.get("namespace"), f"extra_targets[{index}].namespace")
+
+
 def operation(ctx):
+    check_names(ctx.params)
     return dict(assess(ctx.client, ctx.params), changed=False)

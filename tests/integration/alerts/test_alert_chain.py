@@ -27,8 +27,10 @@ def since(records, started):
 
 
 def runs_of(chain, incident, play):
-    """How many runs of `play` opened (or reopened) the incident: the timeline records each run's incident task."""
-    return sum(1 for e in chain.timeline(incident) if e["play"] == play and e["action"].endswith(".incident"))
+    """How many runs of `play` opened (or reopened) the incident: the timeline records each run's incident task
+    (the step that opens it; the preview before the policy checks writes nothing)."""
+    return sum(1 for e in chain.timeline(incident) if e["play"] == play and e["action"].endswith(".incident")
+               and "Open the incident workspace" in e["task"])
 
 
 def closed(chain, incident):

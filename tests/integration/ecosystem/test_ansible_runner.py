@@ -55,8 +55,8 @@ def test_p0_playbook_runs_under_ansible_runner_as_awx_runs_it(
     extravars = {
         # Survey answers.
         "reason": "api 5xx after deploy", "incident_confirmed": "true",
-        # The job template's extra vars, and what AWX adds to every job.
-        "incident_id": "awx-{{ awx_workflow_job_id | default(awx_job_id) }}", "emergency_namespace": namespace,
+        # What AWX adds to every job (the incident id derives from awx_job_id), and the namespace of this test.
+        "emergency_namespace": namespace,
         "awx_job_id": job_id, "tower_job_id": job_id, "awx_job_launch_type": "manual",
         "awx_job_template_name": "P0 outage (local)", "awx_user_name": "oncall", "awx_project_revision": "HEAD",
         # Credential injections: the kubeconfig path, the notification secrets (here the sandbox's).

@@ -12,6 +12,15 @@ import pytest
 from tests.integration.playbooks.helpers import BAD, break_app, deployment, recap_changed, run_playbook
 
 
+def every_encoding(value):
+    import base64
+    from urllib.parse import quote, quote_plus
+
+    raw = value.encode()
+    return {value, base64.b64encode(raw).decode().rstrip("="), base64.urlsafe_b64encode(raw).decode().rstrip("="),
+            quote(value, safe=""), quote_plus(value), json.dumps(value)[1:-1]}
+
+
 @pytest.fixture
 def broken(k8s, cluster, namespace, workload):
     if not cluster.get("local"):
@@ -57,14 +66,19 @@ def test_p0_outage_rolls_back_pages_once_and_writes_the_report(k8s, cluster, san
     for path in [workspace / "postmortem.md", workspace / "timeline.jsonl", *backups]:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
-    # No credential or secret value anywhere the run wrote or printed.
+    # No credential or secret value anywhere the run wrote or printed, in any encoding (issue 7): the
+    # timeline, the report, the notification records, every other file of the workspace, the output.
     settings = sandbox.settings()
-    secrets = [settings["pagerduty_routing_key"], settings["statuspage_api_key"],
-               settings["slack_webhook_url"].rsplit("/", 1)[-1]]
-    secrets += [v for values in broken["secrets"].values() for v in values.values()]
-    written = proc.stdout + proc.stderr + report + (workspace / "timeline.jsonl").read_text()
+    webhook_path = settings["slack_webhook_url"].split("://", 1)[1].split("/", 1)[1]
+    secrets = [settings["pagerduty_routing_key"], settings["statuspage_api_key"], webhook_path,
+               webhook_path.rsplit("/", 1)[-1]]
+    secrets += [v for values in broken["secrets"].values() for v in values.values() if len(v) >= 6]
+    written = proc.stdout + proc.stderr + "".join(p.read_text(errors="replace") for p in workspace.rglob("*")
+                                                  if p.is_file() and p.suffix in (".json", ".jsonl", ".md"))
+    assert list(workspace.rglob("notifications/*.json"))  # the records of what was sent are searched too
     for value in secrets:
-        assert value not in written
+        for encoded in every_encoding(value):
+            assert encoded not in written, f"a secret value is in what the run wrote ({encoded[:4]}...)"
 
     # A second run finds the service healthy: nothing changes, nobody is paged again.
     revision = deployment(k8s, namespace).metadata.annotations["deployment.kubernetes.io/revision"]

@@ -159,10 +159,11 @@ def test_security_breach_captures_isolates_notifies_contains_and_restores(
     assert len(sandbox.accepted_writes()) == before and len(smtp_server.messages) == 1
     assert secret_values(k8s, namespace, names) == rotated
 
-    # A mistyped incident id restores nothing: the isolation stays.
+    # A mistyped incident id restores nothing and opens no incident of its own: the isolation stays.
     typo = run_playbook(cluster, sandbox, namespace, incident_id + "x", incidents, playbook=RESTORE,
                         reason="credential leak")
-    assert typo.returncode != 0 and "holds no recorded replica counts" in typo.stdout
+    assert typo.returncode != 0 and f"No incident workspace {incidents / (incident_id + 'x')}" in typo.stdout
+    assert not (incidents / (incident_id + "x")).exists()
     assert k8s.networking.read_namespaced_network_policy(ISOLATION, namespace)
 
     # Restore: isolation lifted (only it), replica counts and, on request, the secret values back.

@@ -122,3 +122,50 @@ def test_missing_namespace(run_module, kubeconfig, tmp_path, cluster):
     result = run_module("forensics", {"kubeconfig": kubeconfig, "namespace": "no-such-namespace-x2",
                                       "dest": str(tmp_path)}, expect_failure=True)
     assert "the namespace does not exist" in result["msg"] and not os.listdir(tmp_path)
+
+
+def encodings(value):
+    from urllib.parse import quote, quote_plus
+
+    raw = value.encode()
+    return {value, base64.b64encode(raw).decode(), base64.b64encode(raw).decode().rstrip("="),
+            base64.urlsafe_b64encode(raw).decode(), quote(value, safe=""), quote_plus(value), json.dumps(value)[1:-1]}
+
+
+def test_secrets_outside_secrets_and_in_any_encoding_stay_out_of_the_bundle(
+        run_module_output, kubeconfig, k8s, namespace, deployed, tmp_path):
+    """Issue 7: env values named like *PASSWORD*/*TOKEN*/*KEY*, DSNs in ConfigMaps, and the namespace's secret
+    values copied in base64, URL-encoded or JSON-escaped form are all masked before anything is written."""
+    jwt = deployed["secrets"]["security-secrets"]["jwt-secret"]
+    inline = {"DB_PASSWORD": "inline-Pa55/word+1", "API_TOKEN": "inline-token-2b7", "SIGNING_KEY": "inline-key-9e4"}
+    dsn_password = "dsn-Pa55word-77"
+    k8s.core.create_namespaced_config_map(namespace, kclient.V1ConfigMap(
+        metadata=kclient.V1ObjectMeta(name="encoded-copies", annotations={"copied-jwt": quote_plus_of(jwt)}),
+        data={"base64": base64.b64encode(jwt.encode()).decode(), "json": json.dumps({"jwt": jwt}),
+              "DATABASE_URL": f"postgresql://app:{dsn_password}@db.internal:5432/main",
+              "settings.ini": f"[db]\nhost=db\npassword={dsn_password}\n"}))
+    k8s.apps.patch_namespaced_deployment("paperless-maverick", namespace, {"spec": {"template": {"spec": {
+        "containers": [{"name": "paperless-maverick", "env": [{"name": k, "value": v} for k, v in inline.items()]}]}}}})
+
+    result, stdout, stderr = run_module_output("forensics", {"kubeconfig": kubeconfig, "namespace": namespace,
+                                                             "incident_dir": str(tmp_path), "since_seconds": YEAR})
+    assert not result.get("failed"), result.get("msg")
+    members, _modes = read_bundle(result["path"])
+    everything = b"\n".join(members.values()).decode("utf-8", "replace") + open(result["path"], "rb").read().decode(
+        "latin-1")
+    output = stdout + stderr
+    known = [jwt, dsn_password, *inline.values()]
+    known += [v for keys in deployed["secrets"].values() for v in keys.values() if len(v) >= 6]
+    for value in known:
+        for encoded in encodings(value):
+            assert encoded not in everything, "a secret value is in the bundle"
+            assert encoded not in output, "a secret value is in the module output"
+    # What is evidence stays: the names of the env vars, the DSN's host, the ConfigMap's keys.
+    assert "DB_PASSWORD" in members["objects/deployments.yaml"].decode()
+    assert "db.internal:5432" in members["objects/configmaps.yaml"].decode()
+
+
+def quote_plus_of(value):
+    from urllib.parse import quote_plus
+
+    return quote_plus(value)

@@ -174,7 +174,7 @@ def test_service_account_tokens_and_helm_secrets_are_skipped(
                 for n in ("sh.helm.release.v1.app.v1", "helm-labelled", "sa-token")}
     result = run_module("secret_rotation", base_args(kubeconfig, namespace, tmp_path, secrets=["all"],
                                                      restart_consumers=False))
-    skipped = {s["name"] for s in result["skipped"]}
+    skipped = {s["name"] for s in result["skipped_secrets"]}
     assert set(versions) <= skipped
     assert not set(versions) & set(result["rotated"]) and "supabase-secrets" in result["rotated"]
     assert {n: k8s.core.read_namespaced_secret(n, namespace).metadata.resource_version for n in versions} == versions
@@ -197,3 +197,32 @@ def test_unknown_secret_fails_before_any_change(run_module, kubeconfig, namespac
                                                      secrets=["supabase-secrets", "no-such-secret"]),
                         expect_failure=True)
     assert "no-such-secret do not exist" in result["msg"] and not (tmp_path / "secrets").exists()
+
+
+def test_after_rotation_no_old_value_is_anywhere_in_the_secret(run_module_output, kubeconfig, k8s, namespace, tmp_path):
+    """Issue 7: a Secret created as `kubectl apply` does keeps its values in last-applied-configuration; rotation
+    must leave no old value in data, stringData, annotations or managedFields, in any encoding."""
+    import json
+    from urllib.parse import quote
+
+    old = {"db-password": "old-Pa55word/with+odd=chars", "api-token": "old-token-8c1f2e"}
+    applied = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+               "metadata": {"name": "app-credentials", "namespace": namespace},
+               "stringData": old}
+    body = kclient.V1Secret(
+        metadata=kclient.V1ObjectMeta(name="app-credentials", annotations={
+            "kubectl.kubernetes.io/last-applied-configuration": json.dumps(applied),
+            "ops/previous-token": base64.b64encode(old["api-token"].encode()).decode(), "team": "payments"}),
+        string_data=old, type="Opaque")
+    k8s.core.create_namespaced_secret(namespace, body, field_manager="kubectl-client-side-apply")
+
+    run_ok(run_module_output, "secret_rotation", base_args(kubeconfig, namespace, tmp_path, secrets=["app-credentials"]))
+
+    raw = k8s.core.read_namespaced_secret("app-credentials", namespace, _preload_content=False).data.decode()
+    obj = json.loads(raw)
+    assert obj["metadata"].get("managedFields") and set(obj["data"]) == set(old)
+    for value in old.values():
+        for encoded in (value, base64.b64encode(value.encode()).decode(), base64.urlsafe_b64encode(value.encode()).decode(),
+                        quote(value, safe=""), json.dumps(value)[1:-1]):
+            assert encoded not in raw, f"an old value is still in the Secret ({encoded[:4]}...)"
+    assert obj["metadata"]["annotations"] == {"team": "payments"}

@@ -39,9 +39,26 @@ def test_plan_env_revert_restores_reference():
     assert changed and reverted == ENV
 
 
-def test_plan_env_rejects_odd_dict():
-    with pytest.raises(ConfigError, match="valueFrom"):
-        cp.plan_env(ENV, {"A": {"secret": "x"}})
+@pytest.mark.parametrize("env, resources, match", [
+    ({"A": {"secret": "x"}}, None, r"env\.A: give a string.*not a dict"),
+    ({"A": [1, 2]}, None, r"env\.A: .*not a list"),           # issue 7: was silently stringified
+    ({"A": {"value": [1]}}, None, r"env\.A: .*not a dict"),
+    ({"1A": "x"}, None, "is not an environment variable name"),
+    (None, {"limits": "2"}, r"resources\.limits: give a mapping"),  # issue 7: was a traceback
+    (None, {"limits": {"cpu": "lots"}}, r"resources\.limits\.cpu: 'lots' is not a Kubernetes quantity"),
+    (None, {"limits": {"cpu": "-1"}}, r"resources\.limits\.cpu: '-1' is not a Kubernetes quantity"),
+    (None, {"limits": {"cpu": True}}, "is not a Kubernetes quantity"),
+    (None, {"limit": {"cpu": "1"}}, "'limit' is not one of requests, limits"),
+])
+def test_wanted_env_and_resources_are_checked_before_anything(env, resources, match):
+    with pytest.raises(ConfigError, match=match):
+        cp.check_wanted(env, resources)
+
+
+def test_wanted_env_and_resources_that_can_be_applied_pass():
+    cp.check_wanted({"A": "x", "B": 3, "C": True, "D": None, "E": {"value": "v"},
+                     "F": {"valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}},
+                    {"limits": {"cpu": "500m", "memory": "1Gi"}, "requests": None})
 
 
 @pytest.mark.parametrize("text, value", [("500m", Decimal("0.5")), ("2", Decimal(2)), ("2000m", Decimal(2)),

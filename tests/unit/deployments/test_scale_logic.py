@@ -14,7 +14,6 @@ from tests.unit.deployments.builders import deployment
     ("+3", 3, (None, None), (6, False)),
     (" +2 ", 4, (None, None), (6, False)),
     ("-1", 3, (None, None), (2, False)),
-    (-1, 3, (None, None), (2, False)),  # a negative number can only be relative
     ("+5", 8, (None, 10), (10, True)),
     ("-3", 3, (1, None), (1, True)),
     (0, 3, (1, 5), (1, True)),
@@ -32,6 +31,8 @@ def test_target_replicas(replicas, current, bounds, expected):
     ("+", 3, (None, None), "count like 6"),
     ("2.5", 3, (None, None), "count like 6"),
     (True, 3, (None, None), "count like 6"),
+    (-1, 3, (None, None), "negative count; .*give a string with its sign"),  # issue 7: never a silent step down
+    (2.0, 3, (None, None), "count like 6"),
     (3, 3, (5, 2), "greater than max_replicas"),
     (3, 3, (-1, None), "must not be negative"),
 ])
@@ -80,3 +81,22 @@ def test_wait_for_replicas_timeout_names_the_pod_problem(api, client):
         "status": {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False"}]}})
     with pytest.raises(WaitTimeout, match=r"2 ready of 3 replicas, not 3.*pods: 1 pod\(s\) Pending"):
         scale.wait_for_replicas(client, "Deployment", "ns", "app", 3, timeout=0, sleep=0.01)
+
+
+@pytest.mark.parametrize("options, match", [
+    ({"state": "drain_cycle", "drain_seconds": -5}, "drain_seconds must not be negative .it is -5."),
+    ({"state": "drain_cycle", "drain_replicas": -1}, "drain_replicas must not be negative"),
+    ({"state": "restore", "previous_replicas": -2}, "previous_replicas must not be negative"),
+    ({"state": "present", "replicas": -1}, "replicas -1 is a negative count"),
+    ({"state": "present", "replicas": "lots"}, "count like 6"),
+])
+def test_bad_options_fail_before_anything_is_read_or_scaled(api, context, options, match):
+    """Issue 7: drain_seconds=-5 used to fail only after the workload was scaled down."""
+    api.add("deployments", deployment("app", replicas=4))
+    params = dict(kind="Deployment", namespace="ns", name="app", state="present", replicas=None, min_replicas=None,
+                  max_replicas=None, previous_replicas=None, drain_replicas=2, drain_seconds=60, incident_dir=None,
+                  wait=True, wait_timeout=5, wait_sleep=0.01)
+    params.update(options)
+    with pytest.raises(ConfigError, match=match):
+        scale.operation(context("scale", **params))
+    assert api.requests == []

@@ -1,8 +1,12 @@
 """The incident workspace's layout, records and reader, and the incident_records module's operation."""
 from __future__ import annotations
 
+import json
 import os
+import socket
 import stat
+import subprocess
+import sys
 
 import pytest
 
@@ -29,7 +33,7 @@ def test_each_cluster_has_its_own_part(tmp_path):
 
 def test_records_give_the_newest_record_of_each_object(tmp_path, monkeypatch):
     stamps = iter(["20261127T100000Z", "20261127T100001Z", "20261127T100002Z"])
-    monkeypatch.setattr(workspace, "stamp", lambda when=None: next(stamps))
+    monkeypatch.setattr(workspace, "stamp", lambda when=None, precise=False: next(stamps))
     incident = str(tmp_path)
     workspace.record(incident, workspace.SCALE, ["ns", "deployment", "app"], {"name": "app", "replicas": 6})
     workspace.record(incident, workspace.SCALE, ["ns", "deployment", "worker"], {"name": "worker", "replicas": 2})
@@ -75,3 +79,101 @@ def test_an_earlier_incident_must_exist_when_not_created(tmp_path):
     assert changed and opened["incident_dir"] == str(tmp_path / "p1-here")
     changed, again = open_incident(str(tmp_path), "P1", "x", ["local"], incident_id="p1-here", create=False)
     assert not changed and again == opened
+
+
+# -- nothing lost on a crash or a concurrent run (issue 7) ------------------------------------------------
+def test_directories_are_0700_all_the_way_down_whatever_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        incident = str(tmp_path / "root" / "p0-x")
+        workspace.record(workspace.cluster_dir(incident, "eu"), workspace.SCALE, ["ns", "app"], {"n": 1})
+    finally:
+        os.umask(old)
+    for folder in (tmp_path / "root", tmp_path / "root" / "p0-x", tmp_path / "root" / "p0-x" / "clusters",
+                   tmp_path / "root" / "p0-x" / "clusters" / "eu", tmp_path / "root" / "p0-x" / "clusters" / "eu" / "scale"):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+
+
+def test_writes_are_fsynced_temp_files_renamed_into_place(tmp_path, monkeypatch):
+    synced, opened = [], []
+    real_open, real_fsync = os.open, os.fsync
+    monkeypatch.setattr(workspace.os, "open", lambda path, flags, *a: opened.append((str(path), flags)) or real_open(path, flags, *a))
+    monkeypatch.setattr(workspace.os, "fsync", lambda fd: synced.append(fd) or real_fsync(fd))
+    path = workspace.write_private(str(tmp_path / "state.json"), "{}")
+    temp = [(p, f) for p, f in opened if p.endswith(".tmp")]
+    assert len(temp) == 1 and temp[0][1] & os.O_EXCL and temp[0][1] & os.O_NOFOLLOW
+    assert len(synced) == 2  # the file, then its directory
+    assert open(path).read() == "{}" and os.listdir(tmp_path) == ["state.json"]
+
+
+def test_a_planted_link_is_never_written_through(tmp_path):
+    target = tmp_path / "victim"
+    target.write_text("keep")
+    link = tmp_path / "timeline.jsonl"
+    link.symlink_to(target)
+    with pytest.raises(ConfigError, match="Failed to append to"):
+        workspace.append_timeline(str(tmp_path), {"task": "x"})
+    workspace.write_private(str(tmp_path / "incident.json"), "{}")
+    assert target.read_text() == "keep"
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temp(tmp_path, monkeypatch):
+    path = tmp_path / "state.json"
+    path.write_text("old")
+
+    def no_space(src, dst):
+        raise OSError(28, "No space left")
+
+    monkeypatch.setattr(workspace.os, "replace", no_space)
+    with pytest.raises(ConfigError, match="Failed to write .*state.json: No space left"):
+        workspace.write_private(str(path), "new")
+    assert path.read_text() == "old" and os.listdir(tmp_path) == ["state.json"]
+
+
+def test_two_records_of_one_object_in_one_second_keep_both(tmp_path, monkeypatch):
+    monkeypatch.setattr(workspace.time, "time", lambda: 1_800_000_000.25)  # a frozen clock: same microsecond
+    first = workspace.record(str(tmp_path), workspace.SCALE, ["ns", "app"], {"replicas": 4})
+    second = workspace.record(str(tmp_path), workspace.SCALE, ["ns", "app"], {"replicas": 6})
+    assert first != second and sorted(os.listdir(tmp_path / "scale")) == [os.path.basename(first), os.path.basename(second)]
+    assert workspace.latest(str(tmp_path), workspace.SCALE, ["ns", "app"]) == {"replicas": 6}
+
+
+def test_a_line_cut_short_by_a_crash_is_a_clear_error_and_later_lines_survive(tmp_path):
+    workspace.append_timeline(str(tmp_path), {"task": "a"})
+    with open(tmp_path / workspace.TIMELINE_FILE, "a", encoding="utf-8") as handle:
+        handle.write('{"task": "b", "sta')  # the write a crash cut short
+    with pytest.raises(ConfigError, match=r"timeline .*: line 2 is not a JSON object .*repair or delete that line"):
+        workspace.read_timeline(str(tmp_path))
+    workspace.append_timeline(str(tmp_path), {"task": "c"})  # starts on a line of its own
+    lines = (tmp_path / workspace.TIMELINE_FILE).read_text().splitlines()
+    assert lines[0] == '{"task": "a"}' and lines[2] == '{"task": "c"}'
+
+
+def test_one_run_per_incident(tmp_path):
+    """The live ansible-playbook process that opened the incident holds it; another run is told which one."""
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        workspace.claim_run(str(tmp_path), holder.pid)
+        assert workspace.claim_run(str(tmp_path), holder.pid)["pid"] == holder.pid  # the same run again: fine
+        with pytest.raises(ConfigError, match=rf"another run is working on it \(ansible-playbook pid {holder.pid} .*"
+                                              r"wait for it to finish"):
+            workspace.claim_run(str(tmp_path), os.getpid())
+        now, naps = [0.0], []
+
+        def nap(seconds):
+            naps.append(seconds)
+            now[0] += seconds
+
+        with pytest.raises(ConfigError, match="another run is working on it"):
+            workspace.claim_run(str(tmp_path), os.getpid(), wait=2, sleep=nap, clock=lambda: now[0])
+        assert sum(naps) >= 2  # it waited for the other run before giving up
+    finally:
+        holder.kill()
+        holder.wait()
+    assert workspace.claim_run(str(tmp_path), os.getpid())["pid"] == os.getpid()  # a lock whose run ended is taken over
+    assert stat.S_IMODE((tmp_path / workspace.LOCK_FILE).stat().st_mode) == 0o600
+
+
+def test_a_lock_of_a_reused_pid_is_taken_over(tmp_path):
+    (tmp_path / workspace.LOCK_FILE).write_text(json.dumps({"pid": os.getpid(), "started": "1", "host": socket.gethostname()}))
+    assert workspace.claim_run(str(tmp_path), os.getpid())["started"] != "1"

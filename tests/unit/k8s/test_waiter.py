@@ -79,10 +79,19 @@ def test_poll_backs_off_and_stops_at_the_deadline(monkeypatch):
 
 @pytest.mark.parametrize("namespace, name", [("", "app"), ("ns", ""), ("ns", ".."), (".", "app")])
 def test_paths_are_built_only_from_names(namespace, name):
-    with pytest.raises(ConfigError, match="is not a valid name"):
+    with pytest.raises(ConfigError, match="is not a valid Kubernetes name"):
         resources.path("Deployment", namespace, name)
 
 
 def test_names_are_one_path_segment():
-    assert resources.path("Pod", "ns", "a/b") == "/api/v1/namespaces/ns/pods/a%2Fb"
+    assert resources.path("Role", "ns", "system:x") == "/apis/rbac.authorization.k8s.io/v1/namespaces/ns/roles/system%3Ax"
     assert resources.path("Pod", None) == "/api/v1/pods" and resources.path("Pod", "ns") == "/api/v1/namespaces/ns/pods"
+
+
+def test_a_wait_of_hours_never_overflows_its_backoff(monkeypatch):
+    """Issue 7: 0.1 * 2 ** checks overflowed a float after about 17 minutes of checks."""
+    naps = []
+    monkeypatch.setattr(waiter.time, "sleep", naps.append)
+    deadline = waiter.Deadline(10 ** 6, clock=lambda: 0.0)
+    waiter.pause(5000, 2.0, deadline)
+    assert naps == [2.0]

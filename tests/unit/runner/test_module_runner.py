@@ -67,3 +67,36 @@ def test_run_turns_errors_into_fail_json_with_their_details():
     with pytest.raises(SystemExit):
         module_runner.run(module, failing, requires=())
     assert module.failed == {"msg": "Failed to scale deployment ns/app: no", "previous_replicas": 3}
+
+
+@pytest.mark.parametrize("option, value, match", [
+    ("wait_sleep", 0, "wait_sleep must be greater than 0 .it is 0.; give the seconds between checks"),
+    ("wait_sleep", -1.5, "wait_sleep must be greater than 0 .it is -1.5."),
+    ("wait_timeout", -1, "wait_timeout must be at least 0"),
+    ("timeout", -3, "timeout must be greater than 0 .it is -3."),
+    ("request_timeout", 0, "request_timeout must be greater than 0"),
+    ("max_retries", -1, "max_retries must be at least 0"),
+])
+def test_shared_options_out_of_bounds_fail_before_the_operation(option, value, match):
+    module, ran = Module(), []
+    module.params[option] = value
+    with pytest.raises(SystemExit):
+        module_runner.run(module, lambda ctx: ran.append(1) or {"changed": True}, requires=())
+    assert ran == [] and module.failed["msg"].startswith("Failed to start: ")
+    assert __import__("re").search(match, module.failed["msg"]) and "\n" not in module.failed["msg"]
+
+
+def test_a_defect_is_one_line_with_the_traceback_kept_for_verbose_runs():
+    module = Module()
+    with pytest.raises(SystemExit):
+        module_runner.run(module, lambda ctx: {}["missing"], requires=())
+    assert module.failed["msg"] == ("Failed unexpectedly (KeyError: 'missing'); this is a defect of mataresit.emergency, "
+                                    "please report it.")
+    assert "Traceback" in module.failed["exception"]
+
+
+def test_an_inline_kubeconfigs_credentials_are_no_log_from_the_start():
+    module = Module()
+    module.params["kubeconfig"] = {"users": [{"name": "u", "user": {"token": "inline-token-xyz"}}]}
+    module_runner.Context.from_module(module)
+    assert "inline-token-xyz" in module.no_log_values

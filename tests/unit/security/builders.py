@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import base64
 
+# A backup_key strong enough for secret_backup.check_backup_key (24+ characters).
+BACKUP_KEY = "unit-Backup-key-0f3c9a7e2b1d"
+
 
 def b64(text):
     return base64.b64encode(text.encode()).decode()

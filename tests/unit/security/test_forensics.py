@@ -8,6 +8,7 @@ import os
 import stat
 import tarfile
 
+from ansible_collections.mataresit.emergency.plugins.module_utils.redact import MASK
 from ansible_collections.mataresit.emergency.plugins.module_utils.services import forensics
 from tests.unit.security.builders import b64, secret
 
@@ -32,10 +33,9 @@ def test_scrubber_keeps_metadata_and_drops_every_value():
 
 
 def test_redactor_replaces_values_in_any_text():
-    values = forensics.secret_values([secret("s", {"k": "hunter2-long", "pem": "-----BEGIN KEY-----\nAAAAbbbbCCCC\n"})])
-    redact = forensics.Redactor(values)
-    text = redact("password=hunter2-long and AAAAbbbbCCCC and short")
-    assert "hunter2-long" not in text and "AAAAbbbbCCCC" not in text and redact.count == 2
+    redactor = forensics.redactor_for([secret("s", {"k": "hunter2-long", "pem": "-----BEGIN KEY-----\nAAAAbbbbCCCC\n"})])
+    text = redactor.text("seen hunter2-long and AAAAbbbbCCCC and short")
+    assert text == f"seen {MASK} and {MASK} and short" and redactor.count == 2
 
 
 def test_events_sorted_by_time():
@@ -87,7 +87,7 @@ def test_bundle_is_private_verified_and_free_of_secret_values(api, context, tmp_
             "logs/p2/app.log", "logs/p2/app.previous.log", "logs/p2/init.log"} <= set(members)
     everything = b"".join(members.values())
     assert b"sk-live-abcdef123" not in everything and b64("sk-live-abcdef123").encode() not in everything
-    assert b"[REDACTED]" in members["logs/p2/app.log"] and result["redactions"] == 1
+    assert members["logs/p2/app.log"] == f"INFO start\nDEBUG key={MASK}\n".encode() and result["redactions"] == 1
     assert b"openai-api-key" in members["secrets-metadata.yaml"]
     assert b"app:v1" in members["rollout-history.yaml"]
     assert result["file_count"] == len(members) + 1

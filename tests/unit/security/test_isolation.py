@@ -96,3 +96,16 @@ def test_a_foreign_policy_with_our_name_is_never_overwritten(api, context):
 def test_missing_namespace(context):
     with pytest.raises(ConfigError, match="namespace does not exist"):
         isolation.operation(context("isolation", **dict(PARAMS, namespace="missing")))
+
+
+@pytest.mark.parametrize("state", ["present", "absent"])
+def test_what_is_replaced_is_recorded_before_it_is_replaced(api, context, tmp_path, state):
+    """Issue 7: nothing lost on a crash between the change and its record."""
+    api.add_namespace("ns")
+    isolation.operation(context("isolation", **PARAMS))
+    seen = []
+    api.before_write = lambda method, path: seen.append(sorted(p.name for p in (tmp_path / "isolation").glob("*.json"))
+                                                        if (tmp_path / "isolation").exists() else [])
+    options = dict(PARAMS, state=state, monitoring_ports=[9100], incident_dir=str(tmp_path))
+    assert isolation.operation(context("isolation", **options))["changed"]
+    assert seen and all(len(names) == 1 for names in seen)

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 from ansible_collections.mataresit.emergency.plugins.module_utils import secret_backup as backup
 from ansible_collections.mataresit.emergency.plugins.module_utils.services import secret_rotation as rotation
+from tests.unit.security.builders import BACKUP_KEY
 
 UNREACHABLE = {"host": "https://127.0.0.1:1", "api_key": "unit-test-token-123", "validate_certs": False,
                "request_timeout": 2}
 
 
 def test_restore_with_wrong_key_fails_cleanly_before_any_request(run_module, tmp_path):
-    path = backup.write(str(tmp_path / "secrets"), "ns", "the-right-key", {"s": {"type": "Opaque", "data": {}}},
+    path = backup.write(str(tmp_path / "secrets"), "ns", BACKUP_KEY, {"s": {"type": "Opaque", "data": {}}},
                         {"namespace": "ns", "secrets": ["s"]})
     rotation.save_state(rotation.state_path(str(tmp_path), "ns"),
                         {"namespace": "ns", "secrets": {"s": {"status": "done", "backup": path}}, "events": []})
@@ -30,7 +31,7 @@ def test_restore_without_a_rotation_says_which_directory(run_module, tmp_path):
 
 def test_unreachable_api_server_is_one_clear_line(run_module, tmp_path):
     for name, args in [("isolation", {}), ("forensics", {"dest": str(tmp_path)}),
-                       ("secret_rotation", {"incident_dir": str(tmp_path), "backup_key": "k", "secrets": ["s"]})]:
+                       ("secret_rotation", {"incident_dir": str(tmp_path), "backup_key": BACKUP_KEY, "secrets": ["s"]})]:
         result = run_module(name, dict(UNREACHABLE, namespace="ns", **args), expect_failure=True)
         assert result["failed"] and "is unreachable" in result["msg"] and "\n" not in result["msg"], name
 
@@ -42,7 +43,7 @@ def test_forensics_needs_a_destination(run_module):
 
 def test_plan_values_are_no_log(run_module, tmp_path):
     result = run_module("secret_rotation", dict(UNREACHABLE, namespace="ns", incident_dir=str(tmp_path),
-                                                backup_key="backup-key-xyz",
+                                                backup_key=BACKUP_KEY,
                                                 plan=[{"secret": "s", "key": "k", "value": "supplied-value-xyz"}]),
                         expect_failure=True)
-    assert "supplied-value-xyz" not in str(result) and "backup-key-xyz" not in str(result)
+    assert "supplied-value-xyz" not in str(result) and BACKUP_KEY not in str(result)

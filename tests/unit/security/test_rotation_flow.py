@@ -10,13 +10,13 @@ import pytest
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ApiError
 from ansible_collections.mataresit.emergency.plugins.module_utils import secret_backup as backup
 from ansible_collections.mataresit.emergency.plugins.module_utils.services import secret_rotation as rotation
-from tests.unit.security.builders import b64, deployment, secret
+from tests.unit.security.builders import BACKUP_KEY, b64, deployment, secret
 
 OLD = {"ai-secrets": {"openai-api-key": "sk-old-openai-1"}, "security-secrets": {"jwt-secret": "old-jwt-secret-1"}}
 
 
 def params(tmp_path, **over):
-    base = dict(namespace="ns", incident_dir=str(tmp_path), backup_key="k3y-for-tests", state="rotated", plan=[],
+    base = dict(namespace="ns", incident_dir=str(tmp_path), backup_key=BACKUP_KEY, state="rotated", plan=[],
                 secrets=["ai-secrets", "security-secrets"], default_rule={"action": "generate", "length": 24,
                                                                           "alphabet": "alnum"},
                 restart_consumers=True, reason=None, wait=True, wait_timeout=5, wait_sleep=0.01)
@@ -60,7 +60,7 @@ def test_rotate_backs_up_first_then_rotates_and_restarts_consumers(seeded, conte
         new = values(seeded, name)
         assert new.keys() == old.keys() and all(new[k] != old[k] and len(new[k]) == 24 for k in new)
         assert all(v in no_log for v in new.values())
-    assert backup.read(result["backup"], "k3y-for-tests")["ai-secrets"]["data"] == {
+    assert backup.read(result["backup"], BACKUP_KEY)["ai-secrets"]["data"] == {
         "openai-api-key": b64("sk-old-openai-1")}
     # the backup was written before the first secret update
     first_put = next(i for i, r in enumerate(seeded.requests) if r[0] == "PUT")
@@ -142,3 +142,25 @@ def test_conflict_on_update_is_reported(seeded, context, tmp_path):
     seeded.before_write = another_writer
     with pytest.raises(ApiError, match="the object has been modified"):
         run(context, params(tmp_path), set())
+
+
+def test_rotation_leaves_no_old_value_anywhere_in_the_secret(api, context, tmp_path):
+    """kubectl's last-applied-configuration (and any annotation copying a value) must not keep the old values."""
+    old = {"openai-api-key": "sk-old-openai-1"}
+    applied = json.dumps({"apiVersion": "v1", "kind": "Secret", "data": {"openai-api-key": b64("sk-old-openai-1")},
+                          "metadata": {"name": "ai-secrets"}})
+    api.add("secrets", secret("ai-secrets", old, annotations={"kubectl.kubernetes.io/last-applied-configuration": applied,
+                                                              "note": "rotated from sk-old-openai-1", "team": "ai"}))
+    api.get("secrets", "ai-secrets")["stringData"] = {"openai-api-key": "sk-old-openai-1"}
+    run(context, params(tmp_path, secrets=["ai-secrets"]), set())
+    after = json.dumps(api.get("secrets", "ai-secrets"))
+    for needle in ("sk-old-openai-1", b64("sk-old-openai-1")):
+        assert needle not in after
+    assert api.get("secrets", "ai-secrets")["metadata"]["annotations"] == {"team": "ai"}
+
+
+def test_secrets_left_alone_are_never_reported_under_ansibles_skipped_key(seeded, context, tmp_path):
+    """A result key `skipped` makes Ansible report the whole task as skipped (and ignore changed_when)."""
+    result = run(context, params(tmp_path, secrets=["all"]), set())
+    assert "skipped" not in result and result["changed"]
+    assert {s["name"] for s in result["skipped_secrets"]} == {"default-token"}
