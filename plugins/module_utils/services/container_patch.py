@@ -180,7 +180,7 @@ def operation(ctx):
         if p["wait"] and not ctx.check_mode:
             try:
                 result["elapsed"] = workloads.wait_for_rollout(client, ns, name, p["wait_timeout"], p["wait_sleep"],
-                                                               kind)[1]
+                                                               kind, grace=p["fail_fast_grace"])[1]
             except EmergencyError as exc:
                 exc.details.update(changed=True, previous=previous, backup_path=result["backup_path"])
                 raise

@@ -11,7 +11,7 @@ from ansible_collections.mataresit.emergency.plugins.module_utils.errors import 
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import objects
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.objects import meta, quantity_or_none
 
-IMAGE_PULL_REASONS = {"ImagePullBackOff", "ErrImagePull", "ErrImageNeverPull", "InvalidImageName"}
+IMAGE_PULL_REASONS = objects.IMAGE_PULL_REASONS
 PRESSURE_CONDITIONS = ("MemoryPressure", "DiskPressure", "PIDPressure")
 INSUFFICIENT = re.compile(r"insufficient [a-z0-9./-]+|too many pods", re.IGNORECASE)
 ERROR_WORD = re.compile(r"error", re.IGNORECASE)

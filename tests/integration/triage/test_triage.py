@@ -265,7 +265,8 @@ def test_missing_namespace_fails_with_one_line(run_module, kubeconfig):
 @pytest.mark.parametrize("args, expected", [
     ({"kubeconfig": "/nonexistent/kubeconfig"}, "Failed to load kubeconfig: no file at /nonexistent/kubeconfig"),
     ({"context": "no-such-context"}, "context 'no-such-context' is not defined"),
-    ({"host": "https://127.0.0.1:1", "api_key": "x-token-value", "kubeconfig": None}, "unreachable"),
+    ({"host": "https://127.0.0.1:1", "api_key": "x-token-value", "kubeconfig": None, "api_outage_wait": 0},
+     "unreachable"),
 ])
 def test_bad_connection_fails_with_one_line(run_module, kubeconfig, args, expected):
     params = dict({"kubeconfig": kubeconfig, "namespace": "default"}, **args)
