@@ -142,7 +142,7 @@ def render_report(incident, entries, figures, impact=None, follow_ups=None):
             continue
         task = e["task"].replace("|", "/")
         lines.append(f"| {e['time'][11:19]} | {e['cluster']} | {e.get('phase', '')} | {task} | {e['status']} |")
-    actions = [e for e in entries if e.get("status") == "changed"]
+    actions = [e for e in entries if e.get("status") == "changed" or e.get("status") == "failed" and e.get("changed")]
     lines += ["", "## Actions taken", ""]
     lines += [f"- {e['time'][11:19]} {e['cluster']}: {e['task']}" + _detail(e) for e in actions] or ["- none"]
     lines += ["", "## Follow-ups", ""]
