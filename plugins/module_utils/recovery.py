@@ -44,6 +44,9 @@ APPLIES = {
     "recycle_pods": ("ExtraTarget",),
 }
 OPTIONS = tuple(APPLIES)
+# A workload recovered from its first cause that has another one too gets that cause's step as well:
+# replicas on a NotReady node count as ready but serve nothing until a restart puts them elsewhere.
+FOLLOW_UPS = {"node_failure": "restart"}
 KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ExtraTarget", "Service", "Node")
 
 
@@ -226,7 +229,14 @@ class Recovery:
                 return
 
     def _escalate(self, finding, result):
-        options = finding["options"]
+        self._try(finding, result, finding["options"])
+        follow_ups = [FOLLOW_UPS[c] for c in finding.get("also") or [] if FOLLOW_UPS.get(c) not in (None, result["recovered_by"])]
+        if result["healthy"] and follow_ups:
+            # healthy again, but another cause holds too: its pods on a NotReady node count as ready yet serve nothing
+            self._try(finding, result, follow_ups[:1], follow_up=True)
+
+    def _try(self, finding, result, options, follow_up=False):
+        """Options in turn until one leaves the workload healthy (a follow-up must succeed too)."""
         for number, option in enumerate(options, start=1):
             if not self.budget.take():
                 message = (f"the limit of automatic changes on {self.cluster} this hour (max_remediations_per_hour) "
@@ -234,20 +244,22 @@ class Recovery:
                 result["held"] = message
                 self._limit(message)
                 return
-            step = self._step(option, finding, number, len(options))
+            step = self._step(option, finding, number, len(options), follow_up)
             result["steps"].append(step)
             if step["ok"]:
                 result["healthy"] = not self.dry_run
-                result["recovered_by"] = option
+                result["recovered_by"] = result["recovered_by"] if follow_up else option
                 return
+            result["healthy"] = False
             if step.get("fatal") or self.dry_run:
                 return
 
-    def _step(self, option, finding, number, total):
+    def _step(self, option, finding, number, total, follow_up=False):
         started = _now()
         clock = time.monotonic()
         what = f"{ACTIONS[option][0]} {label(finding)}"
-        task = f"{what} ({finding.get('cause') or 'plan'}, option {number} of {total})"
+        task = (f"{what} (also {', '.join(finding.get('also'))}: after {finding['cause']})" if follow_up else
+                f"{what} ({finding.get('cause') or 'plan'}, option {number} of {total})")
         step = {"option": option, "action": what, "started": _iso(started), "changed": False, "ok": False}
         try:
             outcome = ACTIONS[option][1](self, finding)

@@ -218,3 +218,16 @@ def test_a_dependency_is_recycled_then_its_controller_restarted(api, context, in
     assert "replacements not Ready" in db["steps"][0]["msg"] and db["steps"][0]["changed"]
     assert "/api/v1/namespaces/db/pods/postgresql-0" not in api.objects
     assert "kubectl.kubernetes.io/restartedAt" in api.objects[sts_path]["spec"]["template"]["metadata"]["annotations"]
+
+
+def test_a_workload_that_also_lost_replicas_to_a_node_is_restarted_after_its_rollback(api, context, incident):
+    add_app(api, "web")
+    result = run(context, [finding("web", also=["node_failure"])], incident_dir=incident)
+    (web,) = result["workloads"]
+    assert [(s["option"], s["ok"]) for s in web["steps"]] == [("rollback", True), ("restart", True)]
+    assert web["recovered_by"] == "rollback" and web["healthy"]
+    template = api.objects[DEPS + "web"]["spec"]["template"]
+    assert template["spec"]["containers"][0]["image"] == "web:v2"
+    assert "kubectl.kubernetes.io/restartedAt" in template["metadata"]["annotations"]
+    tasks = [e["task"] for e in timeline(incident)]
+    assert tasks[1] == "Restart Deployment ns/web (also node_failure: after recent_bad_deploy)"
