@@ -16,8 +16,10 @@ run_pytest() {
     $BIN/python tools/localcluster.py up
   fi
   set +e
-  $BIN/python -m pytest -q -p no:cacheprovider -n "${MRE_TEST_WORKERS:-2}" tests
+  $BIN/python -m pytest -q -p no:cacheprovider -n "${MRE_TEST_WORKERS:-2}" -m "not exclusive" tests
   local rc=$?
+  # Tests that restart part of the cluster (the API server) run alone, after the rest.
+  $BIN/python -m pytest -q -p no:cacheprovider -m exclusive tests || rc=$?
   set -e
   if [ "$started_here" = 1 ] && [ -z "${MRE_KEEP_CLUSTER:-}" ]; then
     $BIN/python tools/localcluster.py down
