@@ -25,7 +25,7 @@ import time
 
 from ansible_collections.mataresit.emergency.plugins.module_utils import workloads, workspace
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import (
-    ConfigError, EmergencyError, UnreachableError,
+    ConfigError, ConflictError, EmergencyError, UnreachableError,
 )
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import objects, resources
 from ansible_collections.mataresit.emergency.plugins.module_utils.redact import redact
@@ -262,7 +262,7 @@ class Recovery:
                 f"{what} ({finding.get('cause') or 'plan'}, option {number} of {total})")
         step = {"option": option, "action": what, "started": _iso(started), "changed": False, "ok": False}
         try:
-            outcome = ACTIONS[option][1](self, finding)
+            outcome = self._act(option, finding)
             step.update(outcome, ok=True)
         except UnreachableError as exc:
             step.update(msg=str(exc), fatal=True, changed=bool(exc.details.get("changed")))
@@ -278,6 +278,18 @@ class Recovery:
                        summary={k: step[k] for k in ("option", "elapsed", "revision", "replicas", "deleted")
                                 if step.get(k) not in (None, [], "")})
         return step
+
+    def _act(self, option, finding, attempts=3):
+        """The option's action; a guarded write that lost the race with a status update (a conflict: nothing
+        was written) is read and planned again."""
+        for attempt in range(1, attempts + 1):
+            try:
+                return ACTIONS[option][1](self, finding)
+            except ConflictError:
+                if attempt == attempts:
+                    raise
+                time.sleep(0.2 * attempt)
+        return None  # not reached
 
     # -- the actions (each acts, then validates; raising means the option failed) --------------------
     def _wait_args(self):
