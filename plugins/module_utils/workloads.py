@@ -200,9 +200,8 @@ def rollout_source(client, kind, namespace, name, deadline, sleep):
         return obj
 
     def stream(version, timeout, idle):
-        for event, obj in client.watch(resources.path(kind, namespace), {"fieldSelector": f"metadata.name={name}",
-                                                                          "resourceVersion": version},
-                                       timeout=timeout, idle=idle):
+        query = {"fieldSelector": f"metadata.name={name}", "resourceVersion": version}
+        for event, obj in client.watch(resources.path(kind, namespace), query, timeout=timeout, idle=idle):
             obj.setdefault("kind", kind)
             yield event, obj
 

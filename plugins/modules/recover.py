@@ -8,7 +8,7 @@ module: recover
 short_description: Recover every affected workload of a triage plan, escalating per workload, within guardrails
 version_added: 0.1.0
 description:
-  - Takes the RV(mataresit.emergency.triage#module:findings) of M(mataresit.emergency.triage) (O(plan)) and recovers
+  - Takes the C(findings) of M(mataresit.emergency.triage) (O(plan)) and recovers
     each affected workload or dependency with the runbook's options for its cause - C(rollback) (to the revision the
     finding names), C(restart), C(scale_up), and for a dependency C(recycle_pods) then C(restart) of its pods'
     controller. A workload without a finding is never touched; findings with no option (a NotReady node, a Service
@@ -49,8 +49,8 @@ attributes:
 options:
   plan:
     description:
-      - The findings to act on, as M(mataresit.emergency.triage) returns them in RV(mataresit.emergency.triage#module:findings):
-        C(kind) (Deployment, StatefulSet, DaemonSet, ExtraTarget, Service or Node), C(namespace), C(name), C(cause),
+      - The findings to act on, as M(mataresit.emergency.triage) returns them in its C(findings) - C(kind)
+        (Deployment, StatefulSet, DaemonSet, ExtraTarget, Service or Node), C(namespace), C(name), C(cause),
         C(options), C(evidence), C(signals), C(rollback_to) and for an ExtraTarget C(label_selector).
       - Names are checked before any request path is built from them.
     type: list

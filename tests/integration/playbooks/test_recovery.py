@@ -71,6 +71,7 @@ def test_bad_worker_image_and_a_not_ready_node(k8s, local, sandbox, namespace, w
         "tolerations": [own_node["toleration"]],
         "affinity": {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 100, "preference": {
             "matchExpressions": [{"key": "kubernetes.io/hostname", "operator": "In", "values": [node]}]}}]}}}}}})
+
     def rolled_out_onto_the_node():
         dep = deployment(k8s, namespace, WORKERS)
         done = dep.status.updated_replicas == dep.status.replicas == dep.status.available_replicas == 3
@@ -168,8 +169,8 @@ def test_bad_app_image_and_postgresql_down(k8s, local, sandbox, namespace, datab
     assert httpx.get(db_health, params={"db_namespace": db_namespace}).status_code == 200
 
 
-def test_when_the_rollback_target_is_bad_too_it_escalates_and_pages_the_next_level(k8s, local, sandbox, namespace,
-                                                                                      workload, tmp_path):
+def test_when_the_rollback_target_is_bad_too_it_escalates_and_pages_the_next_level(
+        k8s, local, sandbox, namespace, workload, tmp_path):
     workload(namespace)
     break_app(k8s, namespace)  # revision 2: bad
     k8s.apps.patch_namespaced_deployment(APP, namespace, {"spec": {"template": {"spec": {"containers": [
@@ -209,8 +210,8 @@ def test_when_the_rollback_target_is_bad_too_it_escalates_and_pages_the_next_lev
     assert f"Scale up Deployment {namespace}/{APP}" in report.split("## Actions taken")[1]
 
 
-def test_a_recovery_step_that_fails_for_good_leaves_the_record_and_the_incident_open(k8s, local, sandbox, namespace,
-                                                                                       workload, tmp_path):
+def test_a_recovery_step_that_fails_for_good_leaves_the_record_and_the_incident_open(
+        k8s, local, sandbox, namespace, workload, tmp_path):
     workload(namespace)
     break_app(k8s, namespace)
     # An endpoint that never answers healthy: the rollback works, the validation cannot.
@@ -263,8 +264,9 @@ def test_the_hourly_limit_pages_a_human_and_changes_nothing(k8s, local, sandbox,
     # Two automatic changes on this cluster within the hour, by an earlier incident.
     log = tmp_path / ".remediations" / "local.jsonl"
     log.parent.mkdir()
-    log.write_text("".join(json.dumps({"at": time.time() - 600, "incident": "p0-earlier", "option": "restart",
-                                       "workload": "Deployment x/y"}) + "\n" for _ in range(2)))
+    earlier = json.dumps({"at": time.time() - 600, "incident": "p0-earlier", "option": "restart",
+                          "workload": "Deployment x/y"})
+    log.write_text(f"{earlier}\n{earlier}\n")
     incident_id = f"hr-{uuid.uuid4().hex[:8]}"
 
     proc = run_playbook(local, sandbox, namespace, incident_id, tmp_path, "-e", "emergency_max_remediations_per_hour=2")

@@ -8,7 +8,6 @@ Ready=False. Effects are observed with the independent `kubernetes` client.
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 from kubernetes import client as kube

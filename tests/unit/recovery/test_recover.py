@@ -4,6 +4,7 @@ through its options when an action or its validation fails, every step is in the
 from __future__ import annotations
 
 import json
+import pathlib
 import time
 
 import pytest
@@ -82,7 +83,7 @@ def test_only_the_planned_workload_changes_and_each_step_is_in_the_timeline(api,
     (entry,) = [e for e in timeline(incident) if e["action"] == recovery.ACTION]
     assert entry["status"] == "changed" and entry["phase"] == "recover" and entry["cluster"] == "local"
     assert entry["task"] == "Roll back Deployment ns/web (recent_bad_deploy, option 1 of 3)"
-    assert list((workspace.incident_of(incident)[0] and __import__("pathlib").Path(incident) / "rollout").glob("*.json"))
+    assert list((pathlib.Path(incident) / "rollout").glob("*.json"))  # the Deployment as it was, for the revert
     assert result["summary"][0] == "Deployment ns/web: recent_bad_deploy -> rollback ok -> healthy"
 
 
@@ -91,8 +92,8 @@ def test_when_an_option_fails_the_next_is_tried_until_none_is_left(api, context,
     crash(api, "web", 3)  # whatever is done, the pods of the current revision crash
     result = run(context, [finding("web")], incident_dir=incident)
     (web,) = result["workloads"]
-    assert [(s["option"], s["ok"]) for s in web["steps"]] == [("rollback", False), ("restart", False),
-                                                               ("scale_up", False)]
+    tried = [(s["option"], s["ok"]) for s in web["steps"]]
+    assert tried == [("rollback", False), ("restart", False), ("scale_up", False)]
     assert all("CrashLoopBackOff" in s["msg"] for s in web["steps"])
     assert result["recovered"] is False and result["changed"] is True
     (line,) = result["still_broken"]
@@ -132,7 +133,7 @@ def test_the_hourly_limit_counts_changes_across_incidents_and_then_changes_nothi
     add_app(api, "web")
     incident_dir, _cluster = workspace.incident_of(incident)
     other = str(tmp_path / "p0-earlier")  # an earlier incident on the same cluster
-    for _ in range(2):
+    for _count in range(2):
         workspace.append_remediation(other, "local", {"incident": "p0-earlier", "workload": "x", "option": "restart"})
     result = run(context, [finding("web")], incident_dir=incident, max_remediations_per_hour=2)
     assert api.writes() == [] and result["changed"] is False and result["recovered"] is False

@@ -155,8 +155,8 @@ def test_a_workload_with_several_causes_takes_the_first_in_precedence_and_lists_
 
 @pytest.mark.parametrize("arrange, expected", [
     # bad worker image + NotReady node running app pods: the app restarted, the workers rolled back
-    (lambda f: node_lost(bad_worker(f), "web"), {"web": "node_failure", "worker": "recent_bad_deploy",
-                                                "node-3": "node_failure"}),
+    (lambda f: node_lost(bad_worker(f), "web"),
+     {"web": "node_failure", "worker": "recent_bad_deploy", "node-3": "node_failure"}),
     # bad app image + PostgreSQL down
     (lambda f: database_down(bad_deploy(f)), {"web": "recent_bad_deploy", "database": "dependency_down"}),
     # OOMKilled workers + a bad app deploy + the database down: each workload its own cause
