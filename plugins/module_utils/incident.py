@@ -115,7 +115,7 @@ def phase_figures(incident, entries, resolved_at=None, resolved=True):
 
 
 def render_report(incident, entries, figures, impact=None, follow_ups=None, resolved=True, still_broken=(),
-                  escalated_to=None):
+                  escalated_to=None, reported=()):
     """A postmortem skeleton in Markdown; an unresolved one says so first, with what is still broken."""
     sev = incident["severity"]
     lines = [f"# Postmortem: {incident['incident_id']} ({sev})", ""]
@@ -153,6 +153,8 @@ def render_report(incident, entries, figures, impact=None, follow_ups=None, reso
     actions = [e for e in entries if e.get("status") == "changed" or e.get("status") == "failed" and e.get("changed")]
     lines += ["", "## Actions taken", ""]
     lines += [f"- {e['time'][11:19]} {e['cluster']}: {e['task']}" + _detail(e) for e in actions] or ["- none"]
+    if reported:
+        lines += ["", "## Reported for a human", ""] + [f"- {item}" for item in reported]
     lines += ["", "## Follow-ups", ""]
     lines += [f"- [ ] {item}" for item in (follow_ups or [
         "Conduct the post-incident review meeting", "Document the root cause analysis",
@@ -170,7 +172,7 @@ def _detail(entry):
 
 
 def write_report(incident_dir, impact=None, follow_ups=None, resolved_at=None, check_mode=False, resolved=True,
-                 still_broken=(), escalated_to=None):
+                 still_broken=(), escalated_to=None, reported=()):
     incident = workspace.read_incident(incident_dir)
     if incident is None:
         raise ConfigError(f"Failed to write the incident report: no incident at {incident_dir}; "
@@ -178,7 +180,7 @@ def write_report(incident_dir, impact=None, follow_ups=None, resolved_at=None, c
     entries = workspace.read_timeline(incident_dir)
     figures = phase_figures(incident, entries, resolved_at, resolved)
     figures["resolved"] = resolved
-    text = render_report(incident, entries, figures, impact, follow_ups, resolved, still_broken, escalated_to)
+    text = render_report(incident, entries, figures, impact, follow_ups, resolved, still_broken, escalated_to, reported)
     path = workspace.report_path(incident_dir)
     try:
         with open(path, encoding="utf-8") as handle:

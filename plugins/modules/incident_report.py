@@ -52,6 +52,11 @@ options:
   escalated_to:
     description: Who was paged when the recovery gave up (the next level of the escalation chain).
     type: str
+  reported:
+    description: What triage found that no option of the runbook repairs (a NotReady node), one line each, for a human.
+    type: list
+    elements: str
+    default: []
 """
 
 EXAMPLES = r"""
@@ -88,6 +93,7 @@ ARGUMENT_SPEC = dict(
     resolved=dict(type="bool", default=True),
     still_broken=dict(type="list", elements="str", default=[]),
     escalated_to=dict(type="str"),
+    reported=dict(type="list", elements="str", default=[]),
 )
 
 

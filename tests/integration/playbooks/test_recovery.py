@@ -112,6 +112,8 @@ def test_bad_worker_image_and_a_not_ready_node(k8s, local, sandbox, namespace, w
     assert httpx.get(f"{local['health_url']}/health", params={"namespace": namespace}).status_code == 200
     report = (workspace / "postmortem.md").read_text()
     assert "UNRESOLVED" not in report and f"Roll back Deployment {namespace}/{WORKERS}" in report
+    reported = report.split("## Reported for a human")[1].split("##")[0]
+    assert f"Node {node} is NotReady" in reported
 
 
 @pytest.fixture
