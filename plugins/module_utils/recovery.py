@@ -188,7 +188,7 @@ class Recovery:
         results = {key: [self._pending(f) for f in findings] for key, findings in groups.items()}
         acting = list(groups)
         held = {}
-        if self.p.get("hold"):
+        if self.p.get("hold") and acting:
             held = {key: self.p["hold"] for key in acting}
             self._limit(f"{self.cluster or 'this cluster'} is held: {self.p['hold']}; nothing was changed")
             acting = []

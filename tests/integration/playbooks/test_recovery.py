@@ -308,6 +308,29 @@ def test_waves_hold_the_next_cluster_when_the_first_does_not_recover(k8s, local,
     assert [(e["cluster"], e["msg"]) for e in held] == [("beta", f"beta is held: {gate}; nothing was changed")]
 
 
+def test_the_cap_on_clusters_leaves_the_rest_to_a_human(k8s, local, sandbox, make_namespace, workload, tmp_path):
+    hosts = {"alpha": make_namespace(), "beta": make_namespace()}
+    for ns in hosts.values():
+        workload(ns)
+        break_app(k8s, ns)
+    beta_before = deployment(k8s, hosts["beta"], APP)
+    inventory = tmp_path / "clusters.yml"
+    inventory.write_text(json.dumps({"clusters": {"hosts": {
+        host: {"emergency_namespace": ns, "k8s_kubeconfig": local["kubeconfig"]} for host, ns in hosts.items()}}}))
+    incident_id = f"cap-{uuid.uuid4().hex[:8]}"
+
+    proc = run_playbook(local, sandbox, None, incident_id, tmp_path, "--limit", "alpha,beta", "-e", "emergency_max_clusters=1",
+                        inventories=("inventories/local", inventory))
+
+    assert proc.returncode != 0
+    assert deployment(k8s, hosts["alpha"], APP).spec.template.spec.containers[0].image == "paperless-maverick:latest"
+    assert untouched(beta_before, deployment(k8s, hosts["beta"], APP))
+    cap = "at most 1 cluster(s) may be changed in one run (max_clusters); beta is left for a human"
+    assert f"beta did not recover: Deployment {hosts['beta']}/{APP} (recent_bad_deploy): {cap}" in proc.stdout
+    held = [e for e in timeline(tmp_path / incident_id) if e["status"] == "held"]
+    assert [(e["cluster"], e["msg"]) for e in held] == [("beta", f"beta is held: {cap}; nothing was changed")]
+
+
 @pytest.mark.exclusive
 def test_an_api_server_restart_during_the_rollback_is_ridden_out(k8s, local, sandbox, namespace, workload, tmp_path):
     if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
