@@ -81,7 +81,8 @@ bench: venv
 	$(BIN)/python tools/localcluster.py up
 	PATH="$$($(BIN)/python -c 'from tools import k8s_build; print(k8s_build.bin_dir())'):$$PATH" \
 	  sh -c '$(BIN)/python benchmarks/triage_bench.py --pods 5000 --cleanup && \
-	         $(BIN)/python benchmarks/deployments_bench.py --cleanup && $(BIN)/python benchmarks/probe_bench.py'
+	         $(BIN)/python benchmarks/deployments_bench.py --cleanup && $(BIN)/python benchmarks/probe_bench.py && \
+	         $(BIN)/python benchmarks/recovery_bench.py --cleanup'
 
 # From a bad deploy to a resolved incident through Prometheus, Alertmanager and the rulebook (prints seconds).
 bench-alerts: venv

@@ -145,7 +145,7 @@ def main():
                 times[how].append(timed(fn))
         reset()
         params = {"kubeconfig": args.kubeconfig, "namespace": NS, "name": APP, "wait": True, "wait_timeout": 300,
-                  "wait_sleep": args.sleep, "incident_dir": None}
+                  "wait_sleep": args.sleep, "fail_fast_grace": 15, "incident_dir": None}
         report[name] = {"kubectl_s": round(min(times["kubectl"]), 2), "module_s": round(min(times["module"]), 2),
                         "module_api_requests": in_process(params)}
         print(name, json.dumps(report[name]), flush=True)

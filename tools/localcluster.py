@@ -2,6 +2,7 @@
 """A real local Kubernetes control plane for tests and the demo.
 
     python tools/localcluster.py up|down|status|kubeconfig
+    python tools/localcluster.py restart-apiserver [SECONDS_DOWN]
 
 etcd, kube-apiserver, kube-controller-manager and kube-scheduler (built by
 k8s_build.py) run on this machine with generated certificates; kwok simulates
@@ -10,7 +11,9 @@ the nodes and pod status (no container runtime). A network namespace
 node IP (10.213.0.2) live there, so the API server's service/pod proxy and
 `kubectl logs` reach real sockets on this machine (the health server and kwok's
 kubelet endpoint) and nothing else. Logs and state go to the run directory
-(MRE_RUN_DIR, default <repo>/run/cluster).
+(MRE_RUN_DIR, default <repo>/run/cluster). `restart-apiserver` stops
+kube-apiserver alone (etcd and everything else keep running), keeps it down
+for a while and starts it again on the same port, as a control-plane blip does.
 """
 from __future__ import annotations
 
@@ -303,7 +306,7 @@ def up() -> dict:
     ])
     write_state(state)
     _wait("etcd", lambda: _http_ok(f"http://127.0.0.1:{etcd_port}/health"), pids=pids)
-    pids["kube-apiserver"] = _start("kube-apiserver", [
+    state["apiserver_cmd"] = [str(c) for c in [
         bins / "kube-apiserver", f"--etcd-servers=http://127.0.0.1:{etcd_port}", f"--secure-port={api_port}",
         "--bind-address=0.0.0.0", f"--advertise-address={HOST_IP}",
         f"--tls-cert-file={pki / 'apiserver.crt'}", f"--tls-private-key-file={pki / 'apiserver.key'}",
@@ -314,7 +317,8 @@ def up() -> dict:
         f"--kubelet-client-certificate={pki / 'admin.crt'}", f"--kubelet-client-key={pki / 'admin.key'}",
         f"--kubelet-certificate-authority={pki / 'ca.crt'}", "--kubelet-preferred-address-types=InternalIP",
         "--enable-priority-and-fairness=false", "--profiling=false", "--v=1",
-    ])
+    ]]
+    pids["kube-apiserver"] = _start("kube-apiserver", state["apiserver_cmd"])
     write_state(state)
     _wait("kube-apiserver /readyz", lambda: _https_ok(f"https://127.0.0.1:{api_port}/readyz", pki), timeout=120, pids=pids)
     kubeconfig = RUN_DIR / "kubeconfig"
@@ -356,6 +360,32 @@ def up() -> dict:
     client.close()
     log(f"cluster up in {state['started_seconds']}s: KUBECONFIG={state['kubeconfig']}")
     return state
+
+
+def restart_apiserver(down_seconds: float = 5.0) -> dict:
+    """Stop kube-apiserver alone (etcd kept), wait down_seconds, start it again on the same port and wait
+    until it is ready; return {"down_seconds": how long it did not answer}."""
+    state = read_state()
+    if not state or "apiserver_cmd" not in state:
+        raise SystemExit("Failed to restart the API server: no local cluster is running (or it was started "
+                         "by an older version of this tool); run `make cluster-down cluster-up` first.")
+    pki = RUN_DIR / "pki"
+    ready = f"https://127.0.0.1:{state['api_port']}/readyz"
+    old = state["pids"]["kube-apiserver"]
+    stopped = time.monotonic()
+    with contextlib.suppress(OSError):
+        os.killpg(old, signal.SIGKILL)
+    while _alive(old):
+        time.sleep(0.05)
+    log(f"kube-apiserver stopped; starting it again in {down_seconds:g}s")
+    time.sleep(max(0.0, down_seconds - (time.monotonic() - stopped)))
+    state["pids"]["kube-apiserver"] = _start("kube-apiserver", state["apiserver_cmd"])
+    write_state(state)
+    _wait("kube-apiserver /readyz", lambda: _https_ok(ready, pki), timeout=120,
+          pids={"kube-apiserver": state["pids"]["kube-apiserver"]})
+    down = round(time.monotonic() - stopped, 1)
+    log(f"kube-apiserver back after {down}s")
+    return {"down_seconds": down}
 
 
 def _http_ok(url: str) -> bool:
@@ -448,6 +478,10 @@ def main(argv: list) -> int:
         return status()
     if cmd == "kubeconfig":
         print(RUN_DIR / "kubeconfig")
+        return 0
+    if cmd == "restart-apiserver":
+        with _lock():
+            print(json.dumps(restart_apiserver(float(argv[2]) if len(argv) > 2 else 5.0)))
         return 0
     print(__doc__)
     return 2

@@ -17,8 +17,10 @@ run_pytest() {
   fi
   set +e
   # --dist loadgroup: the alert chain tests (one namespace per cluster) stay on one worker
-  $BIN/python -m pytest -q -p no:cacheprovider -n "${MRE_TEST_WORKERS:-2}" --dist loadgroup tests
+  $BIN/python -m pytest -q -p no:cacheprovider -n "${MRE_TEST_WORKERS:-2}" --dist loadgroup -m "not exclusive" tests
   local rc=$?
+  # Tests that restart part of the cluster (the API server) run alone, after the rest.
+  $BIN/python -m pytest -q -p no:cacheprovider -m exclusive tests || rc=$?
   set -e
   if [ "$started_here" = 1 ] && [ -z "${MRE_KEEP_CLUSTER:-}" ]; then
     $BIN/python tools/localcluster.py down

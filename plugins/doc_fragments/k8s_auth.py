@@ -54,6 +54,14 @@ options:
       - Seconds each API request may take.
     type: float
     default: 30
+  api_outage_wait:
+    description:
+      - Seconds to keep retrying, while the API server is down or restarting (connection refused or reset,
+        502/503/504), the requests that are safe to repeat - reads, writes guarded by C(resourceVersion) and
+        writes that are idempotent by design (scale to a count, undo to a recorded revision, a restart stamp).
+      - V(0) fails at once after the few quick retries every request gets.
+    type: float
+    default: 60
 """
 
     WAIT = r"""
@@ -70,9 +78,18 @@ options:
     default: 300
   wait_sleep:
     description:
-      - Seconds between checks while waiting.
+      - Seconds between checks while waiting. Waits watch the object where the API server serves a watch,
+        so a change is seen as it happens; this is then how often the time and the pods are looked at again.
     type: float
     default: 1
+  fail_fast_grace:
+    description:
+      - Seconds the new pods of a rollout may stay in C(CrashLoopBackOff), C(ImagePullBackOff) / C(ErrImagePull),
+        C(CreateContainerConfigError) or C(OOMKilled) before the wait fails at once with that cause,
+        instead of waiting out O(wait_timeout).
+      - Set it to O(wait_timeout) to wait out the deadline whatever the pods do.
+    type: float
+    default: 15
 """
 
     WORKLOAD = r"""

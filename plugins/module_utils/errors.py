@@ -46,6 +46,10 @@ class WaitTimeout(EmergencyError):
     """A wait reached its deadline before its condition held."""
 
 
+class WaitFailed(EmergencyError):
+    """A wait ended early: what it waited for cannot happen (a fail-fast rule saw it)."""
+
+
 @contextlib.contextmanager
 def failing_to(action):
     """Prefix any collection error raised inside with 'Failed to <action>: '."""

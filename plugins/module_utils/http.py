@@ -12,14 +12,19 @@ Retry policy (decided by `retry_delay`, unit-tested on its own):
   the policy's safe methods, or a request marked safe (a POST whose dedup /
   incident key makes a repeat harmless);
 - any other 4xx: never retried.
-Backoff without a server hint is exponential with jitter, capped. Waiting out
-a longer outage of a server (an API server restart) for safe requests belongs
-in RetryPolicy and retry_delay, nowhere else.
+Backoff without a server hint is exponential with jitter, capped.
+
+Riding out an outage (an API server restart): with `outage_wait`, a failure
+that says the server is down or starting - the connection refused or reset,
+a connect timeout, 502/503/504 - keeps being retried past `retries` until
+`outage_wait` seconds have passed since the first attempt, for the requests
+that the rules above allow to be repeated (never sent, or safe to repeat).
 """
 from __future__ import annotations
 
 import email.utils
 import random
+import socket
 import ssl
 import time
 from dataclasses import dataclass
@@ -34,6 +39,7 @@ USER_AGENT = "mataresit.emergency"
 PROBE_USER_AGENT = f"{USER_AGENT} health_probe"  # the health and metrics probes
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 RATE_LIMIT_STATUSES = frozenset({420, 429})
+OUTAGE_STATUSES = frozenset({502, 503, 504})  # a proxy or the server itself says it is not serving yet
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,8 @@ class RetryPolicy:
     backoff_cap: float = 8.0    # largest backoff without a server hint
     max_wait: float = 60.0      # a server asking for longer than this fails at once
     safe_methods: frozenset = IDEMPOTENT_METHODS  # methods a repeat cannot harm (5xx, read errors)
+    outage_wait: float = 0.0    # seconds a server that is down or restarting is waited out (0: not)
+    outage_statuses: frozenset = OUTAGE_STATUSES  # answers that mean "not serving yet"
 
 
 def checked_url(url, option, action="read the options", show=True):
@@ -156,29 +164,38 @@ def backoff(attempt, policy, rand=random.uniform):
     return min(policy.backoff_cap, policy.backoff_base * 2 ** (attempt - 1)) * rand(0.5, 1.0)
 
 
-def retry_delay(attempt, policy, method, retry_safe=False, response=None, error=None, rand=random.uniform):
+def retry_delay(attempt, policy, method, retry_safe=False, response=None, error=None, rand=random.uniform,
+                elapsed=0.0):
     """Seconds to wait before attempt `attempt + 1`, or None when the failure must not be retried.
 
-    attempt counts from 1; `retry_safe` marks a request whose repetition is harmless (a dedup key).
+    attempt counts from 1; `retry_safe` marks a request whose repetition is harmless (a dedup key, a
+    write guarded by resourceVersion or idempotent by design); `elapsed` is the time since the first attempt.
     """
-    if attempt > policy.retries:
-        return None
     repeat_safe = method.upper() in policy.safe_methods or retry_safe
     hinted = None
+    outage = False
     if error is not None:
         kind, never_sent, _detail = classify(error)
         if not never_sent and not (repeat_safe and kind in ("timeout", "connection")):
             return None  # a TLS failure, or a read error / timeout after which the server may have acted
+        # a name that does not resolve is a mistake to report, not an outage to wait out
+        outage = kind != "tls" and not any(isinstance(e, socket.gaierror) for e in _causes(error))
     elif response is not None:
         status = response.status_code
         if status in RATE_LIMIT_STATUSES:
             hinted = parse_retry_after(response.headers)
         elif status >= 500 and repeat_safe:
             hinted = parse_retry_after(response.headers) if status == 503 else None
+            outage = status in policy.outage_statuses
         else:
             return None
+    if attempt > policy.retries and not (outage and elapsed < policy.outage_wait):
+        return None
     if hinted is not None:
         if hinted > policy.max_wait:
             return None
         return hinted + rand(0, min(1.0, hinted * 0.1))
-    return backoff(attempt, policy, rand)
+    delay = backoff(attempt, policy, rand)
+    if attempt > policy.retries:  # waiting out an outage: never past its end
+        delay = max(0.0, min(delay, policy.outage_wait - elapsed))
+    return delay

@@ -19,7 +19,8 @@ RESPONSE_TARGET_MINUTES = {"P0": 5, "P1": 15, "P2": 60, "P3": 1440}
 SUMMARY_KEYS = ("reason", "verdict", "recommended_action", "action", "healthy", "previous_replicas", "replicas",
                 "revision", "to_revision", "image", "images", "deleted", "rotated", "skipped_secrets", "bundle", "sha256",
                 "backup", "backup_path", "dedup_key", "incident_key", "incident_url", "status", "elapsed",
-                "policy", "breaches", "duration_s", "external_rotation_required")
+                "policy", "breaches", "duration_s", "external_rotation_required", "recovered", "still_broken",
+                "limits")
 # Bookkeeping tasks that the report's timeline leaves out (the timeline file keeps them).
 INTERNAL_ACTIONS = ("validate_argument_spec", "set_fact", "debug", "include_role", "include_tasks", "import_tasks")
 
@@ -169,7 +170,7 @@ def _minutes(delta):
     return round(delta.total_seconds() / 60, 2) if delta is not None else None
 
 
-def phase_figures(incident, entries, resolved_at=None):
+def phase_figures(incident, entries, resolved_at=None, resolved=True):
     """Durations of each phase and the detect / act / mitigate / resolve times, against the severity target."""
     opened = _ts(incident["opened_at"])
     phases = {}
@@ -193,18 +194,25 @@ def phase_figures(incident, entries, resolved_at=None):
         "time_to_act_minutes": act,
         "time_to_mitigate_minutes": _minutes(max(recover_done) - opened) if recover_done else None,
         "time_to_resolve_minutes": _minutes((_ts(resolved_at) if _ts(resolved_at) else max(validated)) - opened)
-        if (_ts(resolved_at) or validated) else None,
+        if resolved and (_ts(resolved_at) or validated) else None,
         "response_target_minutes": target,
         "response_target_met": act is not None and act <= target,
     }
     return figures
 
 
-def render_report(incident, entries, figures, impact=None, follow_ups=None):
-    """A postmortem skeleton in Markdown."""
+def render_report(incident, entries, figures, impact=None, follow_ups=None, resolved=True, still_broken=(),
+                  escalated_to=None, reported=()):
+    """A postmortem skeleton in Markdown; an unresolved one says so first, with what is still broken."""
     sev = incident["severity"]
-    lines = [
-        f"# Postmortem: {incident['incident_id']} ({sev})", "",
+    lines = [f"# Postmortem: {incident['incident_id']} ({sev})", ""]
+    if not resolved:
+        lines += ["**Status: UNRESOLVED** - the automated recovery gave up; the incident and its notifications stay "
+                  "open" + (f", and {escalated_to} was paged." if escalated_to else "."), "",
+                  "## Still broken", ""]
+        lines += [f"- {item}" for item in still_broken] or ["- (not recorded)"]
+        lines.append("")
+    lines += [
         "## Summary", "",
         f"- Reason: {_cell(incident.get('reason')) or '(not given)'}",
         f"- Environment: {_cell(incident.get('environment')) or '-'}; "
@@ -232,10 +240,12 @@ def render_report(incident, entries, figures, impact=None, follow_ups=None):
             continue
         lines.append(f"| {str(e.get('time', ''))[11:19]} | {_cell(e.get('cluster'))} | {_cell(e.get('phase'))} | "
                      f"{_cell(e.get('task'))} | {_cell(e.get('status'))} |")
-    actions = [e for e in entries if e.get("status") == "changed"]
+    actions = [e for e in entries if e.get("status") == "changed" or e.get("status") == "failed" and e.get("changed")]
     lines += ["", "## Actions taken", ""]
     lines += [f"- {str(e.get('time', ''))[11:19]} {_cell(e.get('cluster'))}: {_cell(e.get('task'))}" + _detail(e)
               for e in actions] or ["- none"]
+    if reported:
+        lines += ["", "## Reported for a human", ""] + [f"- {_cell(item)}" for item in reported]
     lines += ["", "## Follow-ups", ""]
     lines += [f"- [ ] {item}" for item in (follow_ups or [
         "Conduct the post-incident review meeting", "Document the root cause analysis",
@@ -264,15 +274,17 @@ def _detail(entry):
     return f" ({'; '.join(parts)})" if parts else ""
 
 
-def write_report(incident_dir, impact=None, follow_ups=None, resolved_at=None, check_mode=False):
+def write_report(incident_dir, impact=None, follow_ups=None, resolved_at=None, check_mode=False, resolved=True,
+                 still_broken=(), escalated_to=None, reported=()):
     resolved_at = checked_time(resolved_at, "resolved_at", "write the incident report")
     incident = workspace.read_incident(incident_dir)
     if incident is None:
         raise ConfigError(f"Failed to write the incident report: no incident at {incident_dir}; "
                           "open it with mataresit.emergency.incident first.")
     entries = workspace.read_timeline(incident_dir)
-    figures = phase_figures(incident, entries, resolved_at or incident.get("resolved_at"))
-    text = render_report(incident, entries, figures, impact, follow_ups)
+    figures = phase_figures(incident, entries, resolved_at or incident.get("resolved_at"), resolved)
+    figures["resolved"] = resolved
+    text = render_report(incident, entries, figures, impact, follow_ups, resolved, still_broken, escalated_to, reported)
     path = workspace.report_path(incident_dir)
     try:
         with open(path, encoding="utf-8") as handle:

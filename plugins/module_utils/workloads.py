@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import (
-    ConfigError, EmergencyError, NotFoundError,
+    ConfigError, NotFoundError, WaitFailed,
 )
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import objects, resources, waiter
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.objects import meta
@@ -21,7 +21,7 @@ PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
 TEMPLATED_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
 
 
-class RolloutFailed(EmergencyError):
+class RolloutFailed(WaitFailed):
     """The controller gave up on a rollout (Progressing=False, ProgressDeadlineExceeded)."""
 
 
@@ -173,19 +173,52 @@ def _deployment_waiting(obj, status, counts):
     return "ReplicasNotAvailable", f"{available} of {updated} updated replicas available, {ready} ready"
 
 
-def wait_for_rollout(client, namespace, name, timeout, sleep, kind="Deployment", fail_fast=()):
-    """Wait until the rollout is complete; return (object, elapsed_seconds).
+def new_pods(client, obj):
+    """The pods of a workload's current revision: a Deployment's newest ReplicaSet, a StatefulSet's
+    updateRevision (a DaemonSet's: every pod of its selector)."""
+    md = meta(obj)
+    namespace, kind = md.get("namespace"), obj.get("kind") or "Deployment"
+    selector = objects.selector_string((obj.get("spec") or {}).get("selector"))
+    if not selector:
+        return []
+    if kind == "Deployment":
+        revision = revision_of(obj)
+        current = [rs for rs in owned_replicasets(client, obj) if revision_of(rs) == revision]
+        if not current:
+            return []
+        selector += f",{POD_TEMPLATE_HASH}={(meta(current[0]).get('labels') or {}).get(POD_TEMPLATE_HASH, '')}"
+    elif kind == "StatefulSet" and (obj.get("status") or {}).get("updateRevision"):
+        selector += f",controller-revision-hash={obj['status']['updateRevision']}"
+    return client.list(resources.path("Pod", namespace), label_selector=selector)
 
-    Raises RolloutFailed on ProgressDeadlineExceeded (without waiting further) and WaitTimeout at the
-    deadline, both with the last observed state and the pods' problems. fail_fast: more rules that
-    end the wait early (see waiter.wait).
-    """
-    deadline = waiter.Deadline(timeout)
 
+def rollout_source(client, kind, namespace, name, deadline, sleep):
+    """The observations of a workload for waiter.wait: a watch on it (a poll where none is served)."""
     def read():
         obj = client.read(kind, namespace, name)
         obj.setdefault("kind", kind)
         return obj
+
+    def stream(version, timeout, idle):
+        query = {"fieldSelector": f"metadata.name={name}", "resourceVersion": version}
+        for event, obj in client.watch(resources.path(kind, namespace), query, timeout=timeout, idle=idle):
+            obj.setdefault("kind", kind)
+            yield event, obj
+
+    return waiter.watch(read, stream, deadline, sleep)
+
+
+def wait_for_rollout(client, namespace, name, timeout, sleep, kind="Deployment", fail_fast=(),
+                     grace=waiter.DEFAULT_GRACE):
+    """Wait until the rollout is complete; return (object, elapsed_seconds).
+
+    Watches the workload (changes are seen as they happen). Raises RolloutFailed at once on
+    ProgressDeadlineExceeded, WaitFailed when new pods stay in CrashLoopBackOff, ImagePullBackOff,
+    CreateContainerConfigError or OOMKilled for `grace` seconds, and WaitTimeout at the deadline, each
+    with the last observed state and the pods' problems. fail_fast: more rules (see waiter.wait).
+    """
+    deadline = waiter.Deadline(timeout)
+    what = f"the rollout of {kind.lower()} {namespace}/{name}"
 
     def check(obj):
         state = rollout_state(obj)
@@ -196,17 +229,19 @@ def wait_for_rollout(client, namespace, name, timeout, sleep, kind="Deployment",
             return None
         problems = waiter.workload_pod_problems(client, obj)
         return RolloutFailed(
-            f"the rollout of {kind.lower()} {namespace}/{name} failed ({state['reason']}): {state['message']}"
+            f"{what} failed ({state['reason']}): {state['message']}"
             + (f" Pods: {problems}." if problems else "")
             + " Undo it (mataresit.emergency.rollout action=undo) or fix the pod template.",
             reason=state["reason"], elapsed=deadline.elapsed(), state=state, pods=problems or None)
 
+    rules = [progress_deadline_exceeded, *fail_fast]
+    if kind != "DaemonSet":
+        rules.append(waiter.failing_pods(lambda obj: new_pods(client, obj), grace, lambda obj: what))
     obj, _state = waiter.wait(
-        waiter.poll(read, deadline, sleep), check, deadline,
-        describe=lambda obj, state: (f"the rollout of {kind.lower()} {namespace}/{name} was not complete",
-                                     f"{state['reason']}: {state['message']}"),
+        rollout_source(client, kind, namespace, name, deadline, sleep), check, deadline,
+        describe=lambda obj, state: (f"{what} was not complete", f"{state['reason']}: {state['message']}"),
         pods=lambda obj: waiter.workload_pod_problems(client, obj),
-        fail_fast=[progress_deadline_exceeded, *fail_fast])
+        fail_fast=rules)
     return obj, deadline.elapsed()
 
 
@@ -226,7 +261,8 @@ def restart(client, namespace, name, reason=None, dry_run=False, kind="Deploymen
         body["metadata"] = {"annotations": {CHANGE_CAUSE: reason}}
     path = resources.path(kind, namespace, name)
     try:
-        return client.patch(path, body, patch_type="strategic", dry_run=dry_run)
+        # the stamp is fixed before the first attempt: a repeat sets the same value, so it restarts only once
+        return client.patch(path, body, patch_type="strategic", dry_run=dry_run, retry_safe=True)
     except NotFoundError:
         client.read(kind, namespace, name)  # raises the clear namespace/object message
         raise

@@ -3,6 +3,8 @@ path inside it, and playbooks read it through the incident and incident_records
 modules, never by globbing file names.
 
   <root>/                            root(): workspace_root, else $MRE_INCIDENTS_DIR, else DEFAULT_ROOT
+    .remediations/<cluster>.jsonl    remediation_log(): every automatic change on a cluster, across incidents
+                                     (append_remediation() / remediations_since(): the hourly guardrail)
     <incident id>/                   incident_path(root, id)
       incident.json                  write_incident() / read_incident()
       timeline.jsonl                 append_timeline() / read_timeline() (the callback, one line per task)
@@ -49,6 +51,8 @@ ISOLATION, NOTIFICATIONS = "isolation", "notifications"
 RECORD_CATEGORIES = (ROLLOUT, SCALE, CONTAINER_PATCH, POD_RECYCLE, ISOLATION, NOTIFICATIONS)
 SECRETS = "secrets"  # files of their own: encrypted backups and the rotation state
 EVIDENCE = "evidence"
+CLUSTERS = "clusters"
+REMEDIATIONS = ".remediations"  # not a valid incident id, so never an incident's folder
 
 # The option every module that records into the workspace takes (doc fragment mataresit.emergency.incident_dir).
 INCIDENT_DIR_ARG_SPEC = dict(
@@ -70,7 +74,21 @@ def incident_path(workspace_root, incident_id):
 
 def cluster_dir(incident_dir, cluster):
     """Where one cluster's steps record what they replace."""
-    return os.path.join(incident_dir, "clusters", safe_name(cluster))
+    return os.path.join(incident_dir, CLUSTERS, safe_name(cluster))
+
+
+def incident_of(cluster_path):
+    """(incident dir, cluster) of a cluster's part of a workspace (cluster_dir()); (None, None) for another path."""
+    parent, cluster = os.path.split(os.path.normpath(cluster_path or ""))
+    incident, folder = os.path.split(parent)
+    if folder != CLUSTERS or not cluster or read_incident(incident) is None:
+        return None, None
+    return incident, cluster
+
+
+def remediation_log(incident_dir, cluster):
+    """The log of automatic changes to a cluster, beside the incidents (shared by all of them)."""
+    return os.path.join(os.path.dirname(os.path.normpath(incident_dir)), REMEDIATIONS, f"{safe_name(cluster)}.jsonl")
 
 
 def evidence_dir(incident_dir, cluster):
@@ -217,6 +235,30 @@ def read_incident(incident_dir):
 
 def append_timeline(incident_dir, entry):
     append_line(os.path.join(incident_dir, TIMELINE_FILE), json.dumps(entry, sort_keys=True, default=str))
+
+
+def append_remediation(incident_dir, cluster, entry):
+    """Log one automatic change to a cluster (entry: what, on which workload, in which incident)."""
+    path = remediation_log(incident_dir, cluster)
+    ensure_dir(os.path.dirname(path))
+    append_line(path, json.dumps(dict(entry, at=time.time()), sort_keys=True, default=str))
+
+
+def remediations_since(incident_dir, cluster, since):
+    """The automatic changes logged for a cluster at or after `since` (epoch seconds), oldest first."""
+    out = []
+    try:
+        with open(remediation_log(incident_dir, cluster), encoding="utf-8") as handle:
+            for line in handle:
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(entry, dict) and float(entry.get("at") or 0) >= since:
+                    out.append(entry)
+    except OSError:
+        pass
+    return out
 
 
 def read_timeline(incident_dir):

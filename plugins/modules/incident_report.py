@@ -38,6 +38,25 @@ options:
   resolved_at:
     description: When the incident was resolved (ISO 8601); the last successful validation when omitted.
     type: str
+  resolved:
+    description:
+      - Whether the incident is resolved. V(false) marks the report B(UNRESOLVED) at the top, lists O(still_broken)
+        and leaves the time to resolve open.
+    type: bool
+    default: true
+  still_broken:
+    description: What is still broken, one line each (with the cluster), for an unresolved report.
+    type: list
+    elements: str
+    default: []
+  escalated_to:
+    description: Who was paged when the recovery gave up (the next level of the escalation chain).
+    type: str
+  reported:
+    description: What triage found that no option of the runbook repairs (a NotReady node), one line each, for a human.
+    type: list
+    elements: str
+    default: []
 """
 
 EXAMPLES = r"""
@@ -71,6 +90,10 @@ ARGUMENT_SPEC = dict(
     impact=dict(type="str"),
     follow_ups=dict(type="list", elements="str"),
     resolved_at=dict(type="str"),
+    resolved=dict(type="bool", default=True),
+    still_broken=dict(type="list", elements="str", default=[]),
+    escalated_to=dict(type="str"),
+    reported=dict(type="list", elements="str", default=[]),
 )
 
 

@@ -38,6 +38,24 @@ description:
     namespace at or above O(usage_threshold) of their allocatable cpu or memory."
   - "5. C(unknown) (action C(none)): nothing above matched. Problems seen anyway are listed as evidence;
     with none, RV(healthy) is true."
+  - "The verdict is the headline. RV(findings) is the plan: one entry per affected workload or dependency, each
+    with its cause, evidence and the runbook's options for that cause in the order they are tried (the first is
+    its C(action)). A workload that is healthy gets no finding, so nothing acts on it. Per Deployment or
+    StatefulSet, the first cause that holds is its cause (the others are in C(also)):"
+  - "a. C(recent_bad_deploy) (C(rollback), C(restart), C(scale_up)): as rule 3, for that Deployment; C(rollback) goes
+    to its previous revision and is left out when there is none (and for StatefulSets)."
+  - "b. C(node_failure) (C(restart), C(scale_up)): it lost ready replicas to NotReady nodes and has fewer than
+    desired ready elsewhere (a restart puts the replicas on healthy nodes). A workload with enough ready replicas
+    elsewhere is left alone."
+  - "c. C(resource_exhaustion) (C(scale_up), C(restart)): its pods are Pending for insufficient resources, OOMKilled,
+    or (with the metrics API) at or above O(usage_threshold) of a limit."
+  - "d. C(unknown) (C(restart), C(scale_up)): its pods fail otherwise (crash-looping, image pull, config error,
+    not Ready once the rollout updated every replica) or its rollout failed, while replicas are missing."
+  - "A required extra target without a ready pod is C(dependency_down) with the dependency's procedure
+    (C(recycle_pods) - delete its pods that are not ready and wait for Ready replacements - then C(restart) of
+    their controller). NotReady nodes running pods of the namespace (with the Deployments that have pods there)
+    and Services without ready endpoints in front of available Deployments are findings with action C(none):
+    no option of the runbook repairs them, they are reported for a human."
   - Never changes anything, so C(changed) is always false; in check mode it runs the same reads.
 author:
   - mataresit engineers (@mataresit)
@@ -223,10 +241,36 @@ services:
 deployments:
   description: >-
     Each Deployment's desired/updated/ready/available replicas, rollout state, rollout history (newest first),
-    newest revision with its age, previous revision, and the pods of its newest ReplicaSet.
+    newest revision with its age, previous revision, the pods of its newest ReplicaSet (C(new_pods)) and the
+    counts of its pods over all its ReplicaSets (C(pods), with those on NotReady nodes).
   returned: success
   type: list
   elements: dict
+statefulsets:
+  description: Each StatefulSet's desired/updated/ready/available replicas, rollout state and the counts of its pods.
+  returned: success
+  type: list
+  elements: dict
+findings:
+  description:
+    - One entry per affected workload or dependency (see the rules above), in the order Deployments, StatefulSets,
+      extra targets, Services, nodes.
+    - Each has C(kind) (Deployment, StatefulSet, ExtraTarget, Service or Node), C(namespace), C(name), C(cause),
+      C(also) (other causes that hold), C(evidence), C(signals) (problem classes of its pods), C(action) and
+      C(options) (empty for findings reported for a human); Deployments add C(desired), C(revision) and
+      C(rollback_to); extra targets add C(label_selector); nodes add C(workloads) with pods on NotReady nodes.
+  returned: success
+  type: list
+  elements: dict
+  sample:
+    - {kind: Deployment, namespace: shop, name: embedding-queue-workers, cause: recent_bad_deploy, also: [],
+       evidence: ["Deployment shop/embedding-queue-workers revision 4 (images worker=w:v2-bad) was rolled out 2m ago;
+       3 pod(s) of the new ReplicaSet embedding-queue-workers-5d8 are crash-looping (CrashLoopBackOff)."],
+       signals: [crash_loop], action: rollback, options: [rollback, restart, scale_up], desired: 3, revision: 4,
+       rollback_to: 3}
+    - {kind: Node, namespace: null, name: node-3, cause: node_failure, action: none, options: [],
+       evidence: ["Node node-3 is NotReady (NodeStatusUnknown) and runs 1 pod(s) of the assessed workloads."],
+       workloads: [embedding-queue-workers]}
 events:
   description: Warning events of the namespace, total, counts by reason, and the newest O(max_events).
   returned: success

@@ -7,6 +7,7 @@
   When the documents are absent every test using it gets a loud warning (validation SKIPPED).
   (tests/integration/playbooks/conftest.py gives each playbook test a sandbox of its own instead.)
 - `smtp_server`, `smtp_starttls_server`: aiosmtpd servers keeping what they receive (`.messages`).
+- `own_node`: an extra kwok node for one test (tainted: only pods that tolerate it land there), deleted after.
 - `run_saas(name, args, check_mode=False, diff=False)`: runs a module like Ansible does and returns
   its result dict, with the raw `.stdout` / `.stderr` of the run (tests search them for secrets).
 Helpers (`assert_clean`, `free_port`, `REPO`) are in tests/integration/helpers.py.
@@ -17,8 +18,9 @@ import threading
 import warnings
 
 import pytest
+from kubernetes import client as kube
 
-from tests.integration.helpers import ModuleRun, free_port
+from tests.integration.helpers import ModuleRun, free_port, wait_for
 from tools.run_module import run_module_process
 from tools.sandbox import Sandbox
 from tools.tls import self_signed
@@ -117,3 +119,28 @@ def smtp_starttls_server(tmp_path):
     inbox.ca_cert = str(cert_path)
     yield inbox
     controller.stop()
+
+
+NODE_RESOURCES = {"cpu": "8", "memory": "32Gi", "pods": "110", "ephemeral-storage": "100Gi"}
+
+
+@pytest.fixture
+def own_node(k8s, namespace):
+    """An extra kwok node for this test only (tainted so no one else's pods land on it); deleted afterwards."""
+    name = f"{namespace}-node"
+    taint_key = "mataresit.test/owner"
+    k8s.core.create_node(kube.V1Node(
+        metadata=kube.V1ObjectMeta(name=name, annotations={"kwok.x-k8s.io/node": "fake"},
+                                   labels={"type": "kwok", "kubernetes.io/hostname": name, "mataresit.test": "true"}),
+        spec=kube.V1NodeSpec(taints=[kube.V1Taint(key=taint_key, value=namespace, effect="NoSchedule")]),
+        status=kube.V1NodeStatus(allocatable=NODE_RESOURCES, capacity=NODE_RESOURCES)))
+    try:
+        wait_for(f"node {name} Ready", lambda: any(
+            c.type == "Ready" and c.status == "True" for c in k8s.core.read_node(name).status.conditions or []))
+        yield {"name": name, "toleration": {"key": taint_key, "operator": "Equal", "value": namespace,
+                                            "effect": "NoSchedule"}}
+    finally:
+        try:
+            k8s.core.delete_node(name)
+        except Exception:  # noqa: BLE001 - cleanup best effort
+            pass

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import socket
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,3 +33,15 @@ def assert_clean(outputs, *secrets):
     text = "\n".join(parts)
     for secret in secrets:
         assert secret and secret not in text, "a secret value appears in the module output"
+
+
+def wait_for(what, predicate, timeout=120, interval=1.0):
+    """Poll predicate() until it returns something truthy; fail naming what never happened."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{what} did not happen within {timeout}s")
+        time.sleep(interval)

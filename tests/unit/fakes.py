@@ -157,6 +157,8 @@ class FakeKubeApi:
                 httpx.Response(code, text=answer)
         if path.endswith("/log"):
             return self._log(path, params)
+        if request.method == "GET" and params.get("watch") == "true":
+            return self._watch(path, params)
         if request.method == "GET":
             return self._read(path, params)
         if self.before_write:
@@ -193,6 +195,15 @@ class FakeKubeApi:
         limit = int(params.get("limit") or len(items) or 1)
         meta = {"continue": str(start + limit)} if start + limit < len(items) else {}
         return httpx.Response(200, json={"kind": "List", "items": items[start:start + limit], "metadata": meta})
+
+    def _watch(self, path, params):
+        """A watch answers the objects under the path (fieldSelector metadata.name) as MODIFIED events, then ends."""
+        name = (params.get("fieldSelector") or "").partition("metadata.name=")[2]
+        prefix = path + "/"
+        items = [o for p, o in sorted(self.objects.items())
+                 if p.startswith(prefix) and "/" not in p[len(prefix):] and (not name or p[len(prefix):] == name)]
+        lines = "".join(json.dumps({"type": "MODIFIED", "object": o}) + "\n" for o in items)
+        return httpx.Response(200, text=lines)
 
     @staticmethod
     def _is_collection(path):

@@ -15,12 +15,14 @@ K8S_AUTH_ARG_SPEC = dict(
     client_cert=dict(type="path", aliases=["cert_file"], fallback=(env_fallback, ["K8S_AUTH_CERT_FILE"])),
     client_key=dict(type="path", aliases=["key_file"], no_log=False, fallback=(env_fallback, ["K8S_AUTH_KEY_FILE"])),
     request_timeout=dict(type="float", default=30),
+    api_outage_wait=dict(type="float", default=60),
 )
 
 K8S_WAIT_ARG_SPEC = dict(
     wait=dict(type="bool", default=True),
     wait_timeout=dict(type="int", default=300),
     wait_sleep=dict(type="float", default=1),
+    fail_fast_grace=dict(type="float", default=15),
 )
 
 

@@ -3,6 +3,7 @@ server-side dry run, concurrency for independent reads, and errors that say
 whether the server was unreachable or refused."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -24,8 +25,11 @@ PATCH_TYPES = {
     "json": "application/json-patch+json",
     "apply": "application/apply-patch+yaml",
 }
-# Reads are repeated after a 5xx or a read error; writes only when they never reached the server (or a 429).
+# Reads are repeated after a 5xx or a read error; writes only when they never reached the server (or a 429),
+# or when the caller marks them safe to repeat (retry_safe: guarded by resourceVersion, or idempotent by design).
+# An API server that is down or restarting is waited out for up to api_outage_wait seconds (RetryPolicy.outage_wait).
 RETRY = http.RetryPolicy(retries=2, backoff_base=0.4, backoff_cap=4.0, max_wait=10.0, safe_methods=frozenset({"GET"}))
+DEFAULT_OUTAGE_WAIT = 60.0
 
 
 def _status_message(response):
@@ -38,14 +42,47 @@ def _status_message(response):
     return (response.text or response.reason_phrase).strip()[:300], None
 
 
+_MISSING = object()
+
+
+def _pointer(obj, pointer):
+    """The value at a JSON pointer, or _MISSING."""
+    for part in pointer.lstrip("/").split("/") if pointer else []:
+        part = part.replace("~1", "/").replace("~0", "~")
+        if isinstance(obj, list) and part.isdigit() and int(part) < len(obj):
+            obj = obj[int(part)]
+        elif isinstance(obj, dict) and part in obj:
+            obj = obj[part]
+        else:
+            return _MISSING
+    return obj
+
+
+def applied(obj, ops):
+    """Whether obj already holds what JSON patch ops set (add / replace / test values, remove absent)."""
+    for op in ops:
+        value = _pointer(obj, op.get("path", ""))
+        if op.get("op") == "remove":
+            if value is not _MISSING:
+                return False
+        elif op.get("op") in ("add", "replace", "test"):
+            if value is _MISSING or value != op.get("value"):
+                return False
+        else:
+            return False
+    return bool(ops)
+
+
 class K8sClient(http.Session):
     """Thin synchronous client; safe to share between threads."""
 
-    def __init__(self, connection, transport=None, max_workers=8, policy=RETRY, sleep=time.sleep):
+    def __init__(self, connection, transport=None, max_workers=8, policy=RETRY, sleep=time.sleep,
+                 clock=time.monotonic):
         self.connection = connection
         self.max_workers = max_workers
         self.policy = policy
         self.sleep = sleep
+        self.clock = clock
         self.requests = 0
         self._http = http.client(base_url=connection.server, verify=connection.verify, timeout=connection.timeout,
                                  headers={"Accept": "application/json", **connection.headers},
@@ -57,16 +94,21 @@ class K8sClient(http.Session):
         conn = connection_from_params(params)
         if no_log_values is not None:
             no_log_values.update(conn.secrets)
-        return cls(conn, transport=transport)
+        outage = params.get("api_outage_wait")
+        policy = dataclasses.replace(RETRY, outage_wait=max(0.0, float(DEFAULT_OUTAGE_WAIT if outage is None else outage)))
+        return cls(conn, transport=transport, policy=policy)
 
     # -- requests -----------------------------------------------------------
-    def request(self, method, path, params=None, body=None, content_type=None, raw=False, timeout=None):
+    def request(self, method, path, params=None, body=None, content_type=None, raw=False, timeout=None,
+                retry_safe=False):
+        """One API request with the retry policy; retry_safe marks a write that is harmless to repeat."""
         headers = {}
         content = None
         if body is not None:
             headers["Content-Type"] = content_type or "application/json"
             content = body if isinstance(body, (bytes, str)) else json.dumps(body)
         attempt = 0
+        started = self.clock()
         while True:
             attempt += 1
             self.requests += 1
@@ -78,15 +120,18 @@ class K8sClient(http.Session):
                 error = exc
             if response is not None and response.status_code < 400:
                 break
-            delay = http.retry_delay(attempt, self.policy, method, response=response, error=error)
+            delay = http.retry_delay(attempt, self.policy, method, retry_safe, response=response, error=error,
+                                     elapsed=self.clock() - started)
             if delay is None:
                 break
             self.sleep(delay)
         if error is not None:
+            waited = self.clock() - started
             raise UnreachableError(
                 f"the Kubernetes API server at {self.connection.server} is unreachable "
-                f"({type(error).__name__}: {error or 'no detail'}); check that the cluster is up and the "
-                "kubeconfig/context points at it"
+                f"({type(error).__name__}: {error or 'no detail'})"
+                + (f" and stayed so for {waited:.0f}s (api_outage_wait)" if waited >= 5 else "")
+                + "; check that the cluster is up and the kubeconfig/context points at it"
             ) from error
         if response.status_code >= 400:
             self._raise(response, method, path)
@@ -157,37 +202,61 @@ class K8sClient(http.Session):
     def list(self, path, **kwargs):
         return list(self.iter_list(path, **kwargs))
 
+    def watch(self, path, params=None, timeout=60, idle=None):
+        """Watch a list path: yield (type, object) events until the server ends the stream after
+        `timeout` seconds. httpx.ReadTimeout after `idle` seconds without an event; transport errors
+        propagate as httpx exceptions; an answer >= 400 raises the collection's ApiError."""
+        query = dict(params or {}, watch="true", allowWatchBookmarks="true", timeoutSeconds=int(max(1, timeout)))
+        query = {k: v for k, v in query.items() if v is not None}
+        self.requests += 1
+        limits = httpx.Timeout(self.connection.timeout, connect=min(self.connection.timeout, 10.0), read=idle)
+        with self._http.stream("GET", path, params=query, timeout=limits) as response:
+            if response.status_code >= 400:
+                response.read()
+                self._raise(response, "GET", path)
+            for line in response.iter_lines():
+                if line.strip():
+                    event = json.loads(line)
+                    yield event.get("type"), event.get("object") or {}
+
     def create(self, path, body, dry_run=False):
         return self.request("POST", path, params=self._write_params(dry_run), body=body)
 
     def replace(self, path, body, dry_run=False):
         return self.request("PUT", path, params=self._write_params(dry_run), body=body)
 
-    def patch(self, path, body, patch_type="merge", dry_run=False, force=False):
+    def patch(self, path, body, patch_type="merge", dry_run=False, force=False, retry_safe=False):
+        """PATCH; retry_safe when repeating this body is harmless (it sets values, it does not add to them)."""
         params = self._write_params(dry_run)
         if patch_type == "apply":
             params["force"] = "true" if force else "false"
-        return self.request("PATCH", path, params=params, body=body, content_type=PATCH_TYPES[patch_type])
+        return self.request("PATCH", path, params=params, body=body, content_type=PATCH_TYPES[patch_type],
+                            retry_safe=retry_safe)
 
     def patch_guarded(self, kind, namespace, name, ops, dry_run=False):
         """Send a JSON patch whose first op tests metadata.resourceVersion.
 
-        The API server answers a failed test with a bare 422; when the object did
-        change meanwhile, say so (ConflictError) instead.
+        The guard makes a repeat harmless, so the patch is retried through an API server outage. The API
+        server answers a failed test with a bare 422: when the object already holds what the patch sets
+        (a repeat of our own patch whose first answer was lost), that is success; when it changed
+        otherwise meanwhile, say so (ConflictError).
         """
         path = resources.path(kind, namespace, name)
         try:
-            return self.patch(path, ops, patch_type="json", dry_run=dry_run)
+            return self.patch(path, ops, patch_type="json", dry_run=dry_run, retry_safe=True)
         except ApiError as exc:
             if exc.status != 422 or not ops or ops[0].get("path") != "/metadata/resourceVersion":
                 raise
             current = self.get_or_none(path)
+            if current is not None and not dry_run and applied(current, ops[1:]):
+                return current
             if current is None or (current.get("metadata") or {}).get("resourceVersion") != ops[0].get("value"):
                 raise ConflictError(f"{kind.lower()} {namespace}/{name} changed while this task was changing it; "
                                     "run the task again", status=409, reason="Conflict") from exc
             raise
 
-    def delete(self, path, dry_run=False, propagation="Background", preconditions=None, grace_period=None):
+    def delete(self, path, dry_run=False, propagation="Background", preconditions=None, grace_period=None,
+               retry_safe=False):
         body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation}
         if preconditions:
             body["preconditions"] = preconditions
@@ -196,7 +265,8 @@ class K8sClient(http.Session):
         if dry_run:
             # With a DeleteOptions body the API server ignores the query string, so dry run goes in the body too.
             body["dryRun"] = ["All"]
-        return self.request("DELETE", path, params=self._write_params(dry_run, manager=False), body=body)
+        return self.request("DELETE", path, params=self._write_params(dry_run, manager=False), body=body,
+                            retry_safe=retry_safe)
 
     def logs(self, namespace, pod, container=None, tail_lines=None, since_seconds=None, previous=False,
              limit_bytes=None, timestamps=False):

@@ -40,6 +40,33 @@ def is_terminating(obj):
     return bool(meta(obj).get("deletionTimestamp"))
 
 
+# Container states that a pod does not leave by waiting: its rollout cannot succeed as it is.
+IMAGE_PULL_REASONS = frozenset({"ImagePullBackOff", "ErrImagePull", "ErrImageNeverPull", "InvalidImageName"})
+FAILING_REASONS = frozenset({"CrashLoopBackOff", "CreateContainerConfigError", "CreateContainerError"}) | IMAGE_PULL_REASONS
+
+
+def pod_failure(pod):
+    """How a pod is failing for good, or None: {reason, container, image, message, last_exit}.
+
+    reason is the waiting reason (CrashLoopBackOff, ImagePullBackOff, ErrImagePull,
+    CreateContainerConfigError, ...) or OOMKilled when a container was killed for memory;
+    last_exit says how the previous instance ended ("OOMKilled 137").
+    """
+    status = pod.get("status") or {}
+    for cs in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
+        state, last = cs.get("state") or {}, (cs.get("lastState") or {}).get("terminated") or {}
+        waiting = state.get("waiting") or {}
+        terminated = state.get("terminated") or {}
+        oom = "OOMKilled" in (last.get("reason"), terminated.get("reason"))
+        ended = last or terminated
+        exit_text = f"{ended.get('reason') or 'exit'} {ended.get('exitCode', '')}".strip() if ended else ""
+        if waiting.get("reason") in FAILING_REASONS or oom:
+            return {"reason": "OOMKilled" if oom else waiting["reason"], "container": cs.get("name"),
+                    "image": cs.get("image"), "message": (waiting.get("message") or "")[:300],
+                    "last_exit": exit_text}
+    return None
+
+
 def controller(obj):
     """The ownerReference that controls obj, or None."""
     for ref in meta(obj).get("ownerReferences") or []:

@@ -3,25 +3,33 @@ server reports, within a monotonic deadline, checking quickly at first and then
 every `sleep` seconds (capped backoff).
 
     deadline = Deadline(timeout)
-    obj, state = wait(poll(read, deadline, sleep), check, deadline, describe, pods, fail_fast=[...])
+    obj, state = wait(watch(read, stream, deadline, sleep), check, deadline, describe, pods, fail_fast=[...])
 
 - `check(obj)` returns a state dict whose "done" says the wait is over;
 - `fail_fast` rules see (obj, state) each round and return an error to raise at
   once when waiting can already see it will fail (a rollout past its progress
-  deadline; new pods crash-looping after a grace period);
+  deadline; `failing_pods`: new pods in CrashLoopBackOff, ImagePullBackOff,
+  CreateContainerConfigError or OOMKilled for longer than a grace period);
 - at the deadline the WaitTimeout says what was awaited (`describe`), how far
   it got, and the pods' problems (`pods`, usually `workload_pod_problems`);
-- `poll()` is where observations come from; a watch-based source can replace
-  it without changing any caller's predicate.
+- observations come from `watch()` (the object as each change arrives, and
+  again every `sleep` seconds so that fail-fast rules see time pass) where the
+  API serves a watch, else from `poll()` (read, pause, read again).
 """
 from __future__ import annotations
 
 import time
 
-from ansible_collections.mataresit.emergency.plugins.module_utils.errors import EmergencyError, WaitTimeout
+from ansible_collections.mataresit.emergency.plugins.module_utils.deps import optional_import
+from ansible_collections.mataresit.emergency.plugins.module_utils.errors import (
+    ApiError, EmergencyError, UnreachableError, WaitFailed, WaitTimeout,
+)
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import objects, resources
 
+httpx = optional_import("httpx")
+
 FIRST_PAUSE = 0.1
+DEFAULT_GRACE = 15.0  # seconds new pods may fail before a wait gives up on them (fail_fast_grace)
 
 
 class Deadline:
@@ -58,6 +66,97 @@ def poll(read, deadline, sleep, first=None):
         pause(checks, sleep, deadline)
         checks += 1
         obj = read()
+
+
+def watch(read, stream, deadline, sleep):
+    """Observations from a watch: read() now, then the object as each change arrives, and the last one
+    again whenever `sleep` seconds pass without a change (fail-fast rules and the deadline see time pass).
+
+    stream(resource_version, timeout, idle) yields watch events (type, object) from that version and raises
+    httpx.ReadTimeout after `idle` seconds without one. A watch that breaks (the API server restarting)
+    is opened again after a read() (which rides out the outage); an API that refuses to serve a watch
+    turns this into poll().
+    """
+    obj = read()
+    yield obj
+    while not deadline.expired():
+        version = objects.meta(obj).get("resourceVersion")
+        opened = time.monotonic()
+        try:
+            for kind, item in stream(version, max(1, int(deadline.remaining()) + 1), sleep):
+                if kind in ("ADDED", "MODIFIED"):
+                    obj = item
+                elif kind == "DELETED":
+                    obj = read()  # says clearly that the object is gone
+                else:  # BOOKMARK; ERROR (410 Gone: the version is too old) ends this watch
+                    if kind == "ERROR":
+                        obj = read()
+                        yield obj
+                        break
+                    continue
+                yield obj
+                if deadline.expired():
+                    return
+            else:  # the server ended the watch (its timeout): look again and go on, never faster than `sleep`
+                time.sleep(max(0.0, min(sleep - (time.monotonic() - opened), deadline.remaining())))
+                obj = read()
+                yield obj
+        except httpx.ReadTimeout:
+            yield obj  # nothing changed for `sleep` seconds
+        except (httpx.TransportError, UnreachableError):
+            obj = read()
+            yield obj
+        except ApiError:
+            yield from poll(read, deadline, sleep, first=obj)
+            return
+
+
+def failing_pods(list_pods, grace, what, clock=time.monotonic, every=0.5):
+    """A fail-fast rule: the pods list_pods(obj) gives (the new ones of a rollout) that stay failing -
+    CrashLoopBackOff, ImagePullBackOff / ErrImagePull, CreateContainerConfigError, OOMKilled - for
+    `grace` seconds end the wait at once with WaitFailed naming the cause.
+
+    what(obj) names the wait ("the rollout of deployment ns/app"). Pods are listed at most every
+    `every` seconds; a pod that recovers starts its grace period again.
+    """
+    since = {}
+    last = [None]
+
+    def rule(obj, state):  # pylint: disable=unused-argument
+        now = clock()
+        if last[0] is not None and now - last[0] < every:
+            return None
+        last[0] = now
+        failing = {}
+        for pod in list_pods(obj):
+            failure = None if objects.is_terminating(pod) else objects.pod_failure(pod)
+            if failure:
+                uid = objects.meta(pod).get("uid") or objects.meta(pod).get("name")
+                failing[uid] = dict(failure, pod=objects.meta(pod).get("name"))
+                since.setdefault(uid, now)
+        for uid in [u for u in since if u not in failing]:
+            del since[uid]
+        overdue = [failing[uid] for uid in failing if now - since[uid] >= grace]
+        if not overdue:
+            return None
+        return WaitFailed(f"{what(obj)} cannot succeed: {describe_failures(overdue)} for {grace:g}s or more; "
+                          "undo it or fix the pod template (wait_timeout was not waited out)",
+                          reason=overdue[0]["reason"], pods=[f["pod"] for f in overdue][:10])
+
+    return rule
+
+
+def describe_failures(failures, limit=3):
+    """'2 pod(s) CrashLoopBackOff with image x:bad (last exit Error 1)' for pod_failure() dicts."""
+    counts = {}
+    for failure in failures:
+        key = (failure["reason"], failure.get("image") or "", failure.get("last_exit") or "")
+        counts[key] = counts.get(key, 0) + 1
+    parts = []
+    for (reason, image, last_exit), count in sorted(counts.items(), key=lambda kv: -kv[1])[:limit]:
+        parts.append(f"{count} new pod(s) {reason}" + (f" with image {image}" if image else "")
+                     + (f" (last exit {last_exit})" if last_exit and last_exit != reason else ""))
+    return "; ".join(parts)
 
 
 def wait(observations, check, deadline, describe=None, pods=None, hint="raise wait_timeout or inspect the pods",

@@ -182,7 +182,11 @@ def _wanted(p, earlier):
 
 def operation(ctx):
     """The container_patch module."""
-    p, client = ctx.params, ctx.client
+    return patch_container(ctx.client, ctx.params, ctx.check_mode)
+
+
+def patch_container(client, p, dry_run=False):
+    """Patch (or revert) one container as the module's options `p` say; the module result."""
     kind, ns, name, container_name = p["kind"], p["namespace"], p["name"], p["container"]
     parts = [ns, kind.lower(), name, container_name]
     verb = "revert" if p["state"] == "revert" else "patch"
@@ -208,17 +212,17 @@ def operation(ctx):
                            "after": {k: after.get(k) for k in ("env", "resources")}}}
         if not result["changed"]:
             return result
-        if not ctx.check_mode:
+        if not dry_run:
             result["backup_path"] = workspace.record(p["incident_dir"], CATEGORY, parts, {
                 "kind": kind, "namespace": ns, "name": name, "container": container_name, "state": p["state"],
                 "previous": previous, "original": merge_original((earlier or {}).get("original"), previous)})
         ops = patch_ops(obj, index, container, new_env if env_changed else None, new_res if res_changed else None)
-        patched = client.patch_guarded(kind, ns, name, ops, dry_run=ctx.check_mode)
+        patched = client.patch_guarded(kind, ns, name, ops, dry_run=dry_run)
         result["generation"] = patched["metadata"].get("generation")
-        if p["wait"] and not ctx.check_mode:
+        if p["wait"] and not dry_run:
             try:
                 result["elapsed"] = workloads.wait_for_rollout(client, ns, name, p["wait_timeout"], p["wait_sleep"],
-                                                               kind)[1]
+                                                               kind, grace=p["fail_fast_grace"])[1]
             except EmergencyError as exc:
                 exc.details.update(changed=True, previous=previous, backup_path=result["backup_path"])
                 raise

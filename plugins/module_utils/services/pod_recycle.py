@@ -62,7 +62,8 @@ def replacement_state(pods, before_uids, deleted, ready_before):
 def _delete(client, namespace, pod, dry_run):
     path = resources.path("Pod", namespace, pod["metadata"]["name"])
     try:
-        client.delete(path, dry_run=dry_run, preconditions={"uid": pod["metadata"]["uid"]})
+        # the uid precondition makes a repeat harmless: it deletes this pod or nothing
+        client.delete(path, dry_run=dry_run, preconditions={"uid": pod["metadata"]["uid"]}, retry_safe=True)
     except NotFoundError:
         pass  # gone already
     except EmergencyError as exc:
@@ -71,10 +72,12 @@ def _delete(client, namespace, pod, dry_run):
 
 
 def recycle(client, namespace, label_selector=None, not_running=False, phases=None, not_ready=False,
-            max_concurrent=0, dry_run=False, wait=True, timeout=300, sleep=1, incident_dir=None):
+            max_concurrent=0, dry_run=False, wait=True, timeout=300, sleep=1, incident_dir=None,
+            grace=waiter.DEFAULT_GRACE):
     """Delete the chosen pods in batches of max_concurrent (0: all at once), waiting after each batch.
 
     With incident_dir the pods (spec and status, as evidence) are recorded before any is deleted.
+    Replacements that stay failing (CrashLoopBackOff, ...) for `grace` seconds end the wait at once.
     """
     path = resources.path("Pod", namespace)
     pods = client.list(path, label_selector=label_selector)
@@ -105,7 +108,11 @@ def recycle(client, namespace, label_selector=None, not_running=False, phases=No
                 waiter.poll(lambda: client.list(path, label_selector=label_selector), deadline, sleep),
                 lambda pods, batch=batch, before_uids=before_uids, ready_before=ready_before:
                     replacement_state(pods, before_uids, batch, ready_before),
-                deadline, describe=_replacements_progress, hint="inspect the pods and the owning controller")
+                deadline, describe=_replacements_progress, hint="inspect the pods and the owning controller",
+                fail_fast=[waiter.failing_pods(
+                    lambda pods, before_uids=before_uids: [p for p in pods if p["metadata"]["uid"] not in before_uids],
+                    grace, lambda pods: f"replacing the pods of {namespace}" + (
+                        f" matching '{label_selector}'" if label_selector else ""))])
             result["replacements"] += state["replacements"]
     except EmergencyError as exc:
         exc.details.update(changed=bool(done), deleted=[pod["metadata"]["name"] for pod in done])
@@ -133,6 +140,7 @@ def operation(ctx):
     with failing_to(f"recycle {what}"):
         result = recycle(ctx.client, p["namespace"], p["label_selector"], p["not_running"], p["phases"],
                          p["not_ready"], p["max_concurrent"], dry_run=ctx.check_mode, wait=p["wait"],
-                         timeout=p["wait_timeout"], sleep=p["wait_sleep"], incident_dir=p["incident_dir"])
+                         timeout=p["wait_timeout"], sleep=p["wait_sleep"], incident_dir=p["incident_dir"],
+                         grace=p["fail_fast_grace"])
     return dict(result, namespace=p["namespace"], label_selector=p["label_selector"],
                 diff={"before": {"pods": result["deleted"]}, "after": {"pods": []}})

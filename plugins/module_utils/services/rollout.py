@@ -151,7 +151,8 @@ def operation(ctx):
 
 def _status(client, p, kind, ns, name):
     if p["wait"]:
-        obj, elapsed = workloads.wait_for_rollout(client, ns, name, p["wait_timeout"], p["wait_sleep"], kind)
+        obj, elapsed = workloads.wait_for_rollout(client, ns, name, p["wait_timeout"], p["wait_sleep"], kind,
+                                                  grace=p["fail_fast_grace"])
     else:
         obj, elapsed = client.read(kind, ns, name), 0
         obj.setdefault("kind", kind)
@@ -182,7 +183,7 @@ def _change(ctx, result):
     if result["changed"] and p["wait"] and not ctx.check_mode:
         try:
             obj, result["elapsed"] = workloads.wait_for_rollout(client, ns, name, p["wait_timeout"], p["wait_sleep"],
-                                                                kind)
+                                                                kind, grace=p["fail_fast_grace"])
         except EmergencyError as exc:  # the change was made: say so in the failure
             exc.details.update(changed=True, backup_path=result["backup_path"])
             raise

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import time
 
-from ansible_collections.mataresit.emergency.plugins.module_utils import workspace
+from ansible_collections.mataresit.emergency.plugins.module_utils import workloads, workspace
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import (
     ConfigError, EmergencyError, failing_to,
 )
@@ -80,8 +80,9 @@ def autoscaler_warning(autoscaler, kind, namespace, name, target):
 
 
 def set_replicas(client, kind, namespace, name, replicas, dry_run=False):
+    """Set the count through /scale (a count, not a step: safe to repeat through an API server outage)."""
     return client.patch(resources.path(kind, namespace, name, "scale"), {"spec": {"replicas": replicas}},
-                        patch_type="merge", dry_run=dry_run)
+                        patch_type="merge", dry_run=dry_run, retry_safe=True)
 
 
 def replicas_state(obj, target):
@@ -93,16 +94,22 @@ def replicas_state(obj, target):
             "target": target, "observed_generation_ok": observed}
 
 
-def wait_for_replicas(client, kind, namespace, name, target, timeout, sleep):
-    """Wait until `target` replicas exist and are ready; return (object, elapsed) or raise WaitTimeout."""
+def wait_for_replicas(client, kind, namespace, name, target, timeout, sleep, grace=waiter.DEFAULT_GRACE):
+    """Wait until `target` replicas exist and are ready; return (object, elapsed) or raise WaitTimeout.
+
+    Watches the workload; new pods that stay failing (CrashLoopBackOff, OOMKilled, ...) for `grace`
+    seconds end the wait at once (WaitFailed)."""
     deadline = waiter.Deadline(timeout)
-    path = resources.path(kind, namespace, name)
+    what = f"scaling {kind.lower()} {namespace}/{name} to {target}"
+    rules = [waiter.failing_pods(lambda obj: workloads.new_pods(client, obj), grace, lambda obj: what)] \
+        if kind in ("Deployment", "StatefulSet") else []
     obj, _state = waiter.wait(
-        waiter.poll(lambda: client.get(path), deadline, sleep), lambda obj: replicas_state(obj, target), deadline,
+        workloads.rollout_source(client, kind, namespace, name, deadline, sleep),
+        lambda obj: replicas_state(obj, target), deadline,
         describe=lambda obj, state: (f"{kind.lower()} {namespace}/{name} has {state['ready']} ready of "
                                      f"{state['replicas']} replicas, not {target}", ""),
         pods=lambda obj: waiter.workload_pod_problems(client, obj),
-        hint="raise wait_timeout or inspect the pods (pending pods, crash loops, quota)")
+        hint="raise wait_timeout or inspect the pods (pending pods, crash loops, quota)", fail_fast=rules)
     return obj, deadline.elapsed()
 
 
@@ -142,7 +149,7 @@ class _Scaler:
         if not wait or self.dry_run:
             return backup, 0
         elapsed = wait_for_replicas(self.client, self.kind, self.ns, self.name, target,
-                                    self.p["wait_timeout"], self.p["wait_sleep"])[1]
+                                    self.p["wait_timeout"], self.p["wait_sleep"], self.p["fail_fast_grace"])[1]
         return backup, elapsed
 
     def run(self):
@@ -205,13 +212,13 @@ class _Scaler:
             start = time.monotonic()
             try:
                 wait_for_replicas(self.client, self.kind, self.ns, self.name, drain,
-                                  p["wait_timeout"], p["wait_sleep"])
+                                  p["wait_timeout"], p["wait_sleep"], p["fail_fast_grace"])
                 time.sleep(p["drain_seconds"])
             finally:  # whatever happened while drained, put the count back
                 set_replicas(self.client, self.kind, self.ns, self.name, original)
             if p["wait"]:
                 wait_for_replicas(self.client, self.kind, self.ns, self.name, original,
-                                  p["wait_timeout"], p["wait_sleep"])
+                                  p["wait_timeout"], p["wait_sleep"], p["fail_fast_grace"])
             result["elapsed"] = round(time.monotonic() - start, 3)
         except EmergencyError as exc:
             exc.details.update(changed=True, previous_replicas=original, backup_path=backup)

@@ -16,7 +16,7 @@ from ansible_collections.mataresit.emergency.plugins.module_utils import secret_
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import (
     ConfigError, EmergencyError, failing_to,
 )
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import resources
+from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import resources, waiter
 from ansible_collections.mataresit.emergency.plugins.module_utils.redact import Redactor
 
 ALPHABETS = {
@@ -343,7 +343,9 @@ def _restart(client, namespace, names, params, check_mode, reason):
         with failing_to(f"wait for the restarted deployments of namespace {namespace}"):
             results = client.parallel([
                 (lambda n=n: workloads.wait_for_rollout(client, namespace, n, params["wait_timeout"],
-                                                        params["wait_sleep"])) for n in names])
+                                                        params["wait_sleep"],
+                                                        grace=params.get("fail_fast_grace", waiter.DEFAULT_GRACE)))
+                for n in names])
         waited = {name: elapsed for name, (rollout, elapsed) in zip(names, results)}
     return waited
 

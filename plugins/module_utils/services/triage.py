@@ -14,6 +14,7 @@ def assess(client, params, now=None):
     start = time.monotonic()
     facts = Gathering(client, params, now=now).run()
     facts.update(verdict.decide(facts))
+    facts["findings"] = verdict.findings(facts)
     facts["api_requests"] = client.requests
     facts["duration_seconds"] = round(time.monotonic() - start, 3)
     return facts

@@ -6,7 +6,7 @@ verdict is verdict.py's (services/triage.py puts them together).
 
 Lists are paginated (limit 500) and consumed item by item. Independent reads
 run concurrently in three rounds:
-  1. namespace, nodes, deployments, metrics (nodes and pods)
+  1. namespace, nodes, deployments, statefulsets, metrics (nodes and pods)
   2. pods, ReplicaSets, services, EndpointSlices, warning events, extra targets
   3. bounded log tails of the selected pods
 """
@@ -21,7 +21,7 @@ from ansible_collections.mataresit.emergency.plugins.module_utils.errors import 
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import objects, resources
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.objects import meta, quantity_or_none
 from ansible_collections.mataresit.emergency.plugins.module_utils.triage.summarise import (
-    PER_OWNER_SAMPLES, PodSummary, count_error_lines, new_owner_stats, parse_duration,
+    PER_OWNER_SAMPLES, PodSummary, count_error_lines, merge_owner_stats, new_owner_stats, parse_duration,
     summarise_events, summarise_nodes, summarise_services,
 )
 
@@ -69,6 +69,9 @@ class Gathering:
 
     def _deployments(self):
         return list(self._list("Deployment", self.namespace))
+
+    def _statefulsets(self):
+        return list(self._list("StatefulSet", self.namespace))
 
     def _metrics(self):
         """(available, reason, node usage list, {(pod, container): (cpu, mem)})."""
@@ -227,8 +230,8 @@ class Gathering:
     def run(self):
         """The facts (everything but the verdict)."""
         with failing_to(f"triage namespace {self.namespace}"):
-            _namespace_checked, nodes, deployments, metrics = self.client.parallel(
-                [self._namespace, self._nodes, self._deployments, self._metrics])
+            _namespace_checked, nodes, deployments, statefulsets, metrics = self.client.parallel(
+                [self._namespace, self._nodes, self._deployments, self._statefulsets, self._metrics])
             metrics_ok, metrics_reason, node_usage, pod_usage = metrics
             summary = PodSummary(self.max_samples, [n["name"] for n in nodes["not_ready"]],
                                  [n["name"] for n in nodes["pressure"]], pod_usage, self.threshold,
@@ -250,6 +253,7 @@ class Gathering:
             "pods": self._pods_facts(summary, rs_owner),
             "services": services,
             "deployments": dep_facts,
+            "statefulsets": [self._statefulset_facts(sts, summary) for sts in statefulsets],
             "events": events,
             "logs": logs,
             "metrics_available": metrics_ok,
@@ -261,15 +265,29 @@ class Gathering:
         return facts
 
     def _deployments_facts(self, deployments, rs_by_owner, summary):
-        """Per Deployment its facts (history from the ReplicaSets it owns); {ReplicaSet: Deployment}."""
+        """Per Deployment its facts (history from the ReplicaSets it owns, its pods over all of them);
+        {ReplicaSet: Deployment}."""
         dep_facts, rs_owner = [], {}
         for dep in deployments:
             owned = rs_by_owner.get(meta(dep).get("uid"), [])
             for rs in owned:
                 rs_owner[meta(rs).get("name")] = meta(dep).get("name")
             history = workloads.revision_history(self.client, dep, replicasets=owned)
-            dep_facts.append(self._deployment_facts(dep, history, summary))
+            entry = self._deployment_facts(dep, history, summary)
+            entry["pods"] = merge_owner_stats([summary.owners[f"ReplicaSet/{meta(rs).get('name')}"] for rs in owned
+                                               if f"ReplicaSet/{meta(rs).get('name')}" in summary.owners])
+            dep_facts.append(entry)
         return dep_facts, rs_owner
+
+    @staticmethod
+    def _statefulset_facts(sts, summary):
+        state = workloads.rollout_state(dict(sts, kind="StatefulSet"))
+        name = meta(sts).get("name")
+        return {"name": name, "desired": state["desired"], "updated": state["updated"], "ready": state["ready"],
+                "available": state["available"], "complete": state["complete"], "failed": state["failed"],
+                "reason": state["reason"], "message": state["message"],
+                "pods": merge_owner_stats([summary.owners[f"StatefulSet/{name}"]]
+                                          if f"StatefulSet/{name}" in summary.owners else [])}
 
     @staticmethod
     def _pods_facts(summary, rs_owner):

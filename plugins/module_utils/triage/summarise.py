@@ -11,7 +11,7 @@ from ansible_collections.mataresit.emergency.plugins.module_utils.errors import 
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import objects
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.objects import meta, quantity_or_none
 
-IMAGE_PULL_REASONS = {"ImagePullBackOff", "ErrImagePull", "ErrImageNeverPull", "InvalidImageName"}
+IMAGE_PULL_REASONS = objects.IMAGE_PULL_REASONS
 PRESSURE_CONDITIONS = ("MemoryPressure", "DiskPressure", "PIDPressure")
 INSUFFICIENT = re.compile(r"insufficient [a-z0-9./-]+|too many pods", re.IGNORECASE)
 ERROR_WORD = re.compile(r"error", re.IGNORECASE)
@@ -73,8 +73,20 @@ def summarise_nodes(nodes, max_samples):
 # -- pods: the stream summariser --------------------------------------------------
 def new_owner_stats():
     stats = {key: 0 for key in PROBLEM_CLASSES}
-    stats.update(total=0, ready=0, on_not_ready_nodes=0, samples=[], problem_pod=None, ready_pod=None)
+    stats.update(total=0, ready=0, on_not_ready_nodes=0, ready_on_not_ready_nodes=0, near_limit=0, samples=[],
+                 problem_pod=None, ready_pod=None)
     return stats
+
+
+def merge_owner_stats(stats_list):
+    """One workload's pods over its ReplicaSets: the counters added up, the samples kept (bounded)."""
+    out = new_owner_stats()
+    for stats in stats_list:
+        for key, value in stats.items():
+            if isinstance(value, int) and not isinstance(value, bool):
+                out[key] += value
+        out["samples"] += [s for s in stats["samples"] if len(out["samples"]) < PER_OWNER_SAMPLES]
+    return {k: v for k, v in out.items() if k not in ("problem_pod", "ready_pod")}
 
 
 def container_trouble(status):
@@ -161,7 +173,7 @@ class PodSummary:
         stats = self._count_owner(owner, name, ready, node in self.not_ready_nodes, classes, sample)
         self._count_node(node, name)
         if self.usage:
-            self._check_limits(name, spec)
+            stats["near_limit"] += self._check_limits(name, spec)
         if name in self.watch_pods or (classes and stats["problem_pod"] == name) or stats["ready_pod"] == name:
             containers = [c.get("name") for c in spec.get("containers") or []]
             container = (problem_container if problem_container in containers else None) or crash_container \
@@ -206,6 +218,7 @@ class PodSummary:
             stats["ready_pod"] = stats["ready_pod"] or name
         if on_failed_node:
             stats["on_not_ready_nodes"] += 1
+            stats["ready_on_not_ready_nodes"] += ready
         elif classes:
             for key in classes:
                 stats[key] += 1
@@ -227,6 +240,8 @@ class PodSummary:
             per_node["samples"].append(name)
 
     def _check_limits(self, name, spec):
+        """Record the pod's containers that use `threshold` of a limit; return how many did."""
+        found = 0
         for container in spec.get("containers") or []:
             used = self.usage.get((name, container.get("name")))
             if not used:
@@ -238,12 +253,14 @@ class PodSummary:
                     continue
                 ratio = used[index] / limit
                 if ratio >= self.threshold:
+                    found += 1
                     self.near_limit_count += 1
                     item = (ratio, name, container.get("name"), resource)
                     if len(self.near_limit) < NEAR_LIMIT_REPORTED:
                         heapq.heappush(self.near_limit, item)
                     else:
                         heapq.heappushpop(self.near_limit, item)
+        return found
 
     def result(self):
         problems = {key: value for key, value in self.problems.items() if value["count"]}

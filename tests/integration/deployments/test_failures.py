@@ -44,8 +44,9 @@ def test_missing_kubeconfig(module, tmp_path, run_module):
 
 @pytest.mark.parametrize("module", sorted(MODULES))
 def test_unreachable_host(module, run_module):
+    # api_outage_wait 0: report the refused connection at once instead of waiting it out as a restart
     args = dict(MODULES[module], host="https://127.0.0.1:1", api_key="not-a-token", validate_certs=False,
-                namespace="default")
+                namespace="default", api_outage_wait=0)
     result = run_module(module, args, expect_failure=True)
     msg = one_line(result)
     assert "unreachable" in msg and "127.0.0.1:1" in msg

@@ -38,5 +38,6 @@ def test_two_clusters_recover_in_one_incident_paged_once(k8s, cluster, sandbox, 
         backups = list((workspace / "clusters" / host / "rollout").glob("*.json"))
         assert len(backups) == 1 and json.loads(backups[0].read_text())["object"]["metadata"]["namespace"] == hosts[host]
     timeline = [json.loads(line) for line in (workspace / "timeline.jsonl").read_text().splitlines()]
-    rolled_back = {e["cluster"] for e in timeline if e["action"].endswith("rollout") and e["status"] == "changed"}
+    rolled_back = {e["cluster"] for e in timeline if e["action"].endswith("recover") and e["status"] == "changed"
+                   and e["task"].startswith("Roll back Deployment")}
     assert rolled_back == set(hosts)

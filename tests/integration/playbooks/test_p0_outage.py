@@ -59,8 +59,12 @@ def test_p0_outage_rolls_back_pages_once_and_writes_the_report(k8s, cluster, san
     report = (workspace / "postmortem.md").read_text()
     assert "time to act (target 5 for P0)" in report and "Roll back" in report
     timeline = [json.loads(line) for line in (workspace / "timeline.jsonl").read_text().splitlines()]
-    rollback = [e for e in timeline if e["action"].endswith("rollout") and e["status"] == "changed"]
-    assert rollback and rollback[0]["phase"] == "recover"
+    # each step of the recover module is an entry of its own (the module's task is one more)
+    rollback = [e for e in timeline if e["action"].endswith("recover") and e["status"] == "changed"
+                and "option" in e.get("summary", {})]
+    assert [e["task"] for e in rollback] == [f"Roll back Deployment {namespace}/paperless-maverick "
+                                             "(recent_bad_deploy, option 1 of 3)"]
+    assert rollback[0]["phase"] == "recover" and rollback[0]["cluster"] == "local"
     backups = list((workspace / "clusters" / "local" / "rollout").glob("*.json"))
     assert backups and json.loads(backups[0].read_text())
     for path in [workspace / "postmortem.md", workspace / "timeline.jsonl", *backups]:

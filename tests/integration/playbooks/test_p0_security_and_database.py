@@ -301,10 +301,13 @@ def test_p0_database_sets_retries_recycles_the_database_drains_and_recovers(
     assert any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions)
     assert db_health(cluster, db_namespace) == 200
 
-    # The drain cycle ran and put back the count it found.
+    # The database pods by their procedure first, then the app's retries, then the drain cycle (asked for), which
+    # put back the count it found.
     events = timeline(workspace)
-    acted = [e["action"].rsplit(".", 1)[-1] for e in events if e["status"] == "changed" and e["phase"] == "recover"]
-    assert acted == ["container_patch", "pod_recycle", "scale"], acted
+    acted = [e["task"] if "option" in e.get("summary", {}) else e["action"].rsplit(".", 1)[-1]
+             for e in events if e["status"] == "changed" and e["phase"] == "recover"]
+    assert acted == [f"Recycle the pods of dependency database ({db_namespace}, app=postgresql) "
+                     "(dependency_down, option 1 of 2)", "recover", "container_patch", "scale"], acted
 
     # Paged, status page opened and resolved, Slack told twice, each request valid against its spec.
     writes = sandbox.accepted_writes()
@@ -352,10 +355,14 @@ def test_p0_database_escalates_when_recycling_does_not_bring_the_database_back(
                         "-e", f"emergency_database_namespace={db_namespace}", "-e", "database_outage_wait_timeout=5",
                         playbook=DATABASE, reason="database timeouts")
     assert proc.returncode != 0
-    (failure,) = [line for line in proc.stdout.splitlines() if line.startswith("fatal:") and "escalate" in line]
-    assert "not ready: postgresql-0 (CrashLoopBackOff)" in failure and "Traceback" not in proc.stdout + proc.stderr
-    # The pod was recycled (and recorded) before the escalation; the page went out, nothing was resolved.
+    (failure,) = [line for line in proc.stdout.splitlines() if line.startswith("fatal:") and "did not recover" in line]
+    # Recycling brought back a crash-looping pod; the restart of its StatefulSet did not help either.
+    assert "(dependency_down): tried recycle_pods: " in failure and "; restart: " in failure
+    assert "CrashLoopBackOff" in failure and "Paged Team Lead" in failure
+    assert "Traceback" not in proc.stdout + proc.stderr
+    # The pod was recycled (and recorded) before the escalation; the pages went out, nothing was resolved.
     assert db_pod(k8s, db_namespace).metadata.uid != broken.metadata.uid
     assert list((tmp_path / "db-escalate").rglob("*postgresql*.json"))
     events = [w["json"]["event_action"] for w in sandbox.accepted_writes() if w["service"] == "pagerduty-events"]
-    assert events == ["trigger"]
+    assert events == ["trigger", "trigger"]
+    assert "**Status: UNRESOLVED**" in (tmp_path / "db-escalate" / "postmortem.md").read_text()

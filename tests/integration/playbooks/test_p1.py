@@ -218,3 +218,48 @@ def test_revert_needs_a_known_incident(cluster, sandbox, namespace, tmp_path):
     proc = run_playbook(cluster, sandbox, namespace, "no-such-incident", tmp_path, playbook=REVERT, reason="x")
     assert proc.returncode != 0 and "No incident workspace" in proc.stdout
     assert not (tmp_path / "no-such-incident").exists()
+
+
+def test_oom_killed_workers_and_a_queue_backlog_each_get_their_own_action(k8s, cluster, sandbox, namespace, deployed,
+                                                                          tmp_path):
+    from tests.integration.helpers import wait_for
+
+    app_before = deployment(k8s, namespace, APP)
+    # Fault 1: the workers are OOMKilled (their image needs more memory than its 1Gi limit). Fault 2: a backlog.
+    k8s.apps.patch_namespaced_deployment(WORKERS, namespace, {"spec": {"template": {"spec": {"containers": [
+        {"name": "embedding-worker", "image": "paperless-maverick-worker:v2-oom"}]}}}})
+    wait_for("the workers OOMKilled", lambda: [
+        p for p in k8s.core.list_namespaced_pod(namespace, label_selector="app=embedding-queue-worker").items
+        if p.status.container_statuses and p.status.container_statuses[0].last_state.terminated
+        and p.status.container_statuses[0].last_state.terminated.reason == "OOMKilled"])
+    set_queue_depth(cluster, namespace, 260)
+    incident_id = f"oom-{uuid.uuid4().hex[:8]}"
+    # the depth read from the health server's own view, not through the worker pods that the fault breaks
+    metrics = ["-e", f"queue_backlog_metrics_url={cluster['health_url']}/metrics?namespace={namespace}"]
+    with queue_drains_once_scaled_to(k8s, cluster, namespace, 6, 12):
+        proc = run_playbook(cluster, sandbox, namespace, incident_id, tmp_path, *BACKLOG_VARS[:6], *metrics,
+                            playbook=BACKLOG, reason="EmbeddingQueueDepthCritical")
+    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-2000:]
+
+    # Changed: the OOMKilled workers got the runbook's resources (not a restart, which cures no OOM), then they were
+    # sized from the depth; all Ready.
+    workers = deployment(k8s, namespace, WORKERS)
+    resources = worker_resources(workers)
+    assert (resources.limits["memory"], resources.requests["memory"]) == ("4Gi", "1Gi")
+    assert next(c for c in workers.spec.template.spec.containers if c.name == "embedding-worker").image == \
+        "paperless-maverick-worker:v2-oom"
+    assert workers.spec.replicas == workers.status.available_replicas == workers.status.updated_replicas == 6
+    assert "kubectl.kubernetes.io/restartedAt" not in (workers.spec.template.metadata.annotations or {})
+    steps = [(e["task"], e["status"]) for e in
+             (json.loads(line) for line in (tmp_path / incident_id / "timeline.jsonl").read_text().splitlines())
+             if e["action"].endswith("recover") and "option" in e.get("summary", {})]
+    assert steps == [
+        (f"Raise the resources of Deployment {namespace}/{WORKERS} (recent_bad_deploy, option 1 of 3)", "changed"),
+        (f"Size Deployment {namespace}/{WORKERS} (queue_backlog, option 1 of 1)", "changed")]
+    # Left alone: the app.
+    app = deployment(k8s, namespace, APP)
+    assert app.metadata.generation == app_before.metadata.generation and app.spec.template == app_before.spec.template
+    # Paged at P1 once, resolved once the queue drained.
+    events, statuspage, slack = notifications(sandbox)
+    assert (events, statuspage, slack) == (["trigger", "resolve"], ["investigating", "resolved"], 2)
+    assert "UNRESOLVED" not in (tmp_path / incident_id / "postmortem.md").read_text()

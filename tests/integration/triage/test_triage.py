@@ -8,26 +8,14 @@ Ready=False. Effects are observed with the independent `kubernetes` client.
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 from kubernetes import client as kube
 
+from tests.integration.helpers import wait_for
+
 APP = "paperless-maverick"
 WORKERS = "embedding-queue-workers"
-NODE_RESOURCES = {"cpu": "8", "memory": "32Gi", "pods": "110", "ephemeral-storage": "100Gi"}
-
-
-def wait_for(what, predicate, timeout=120, interval=1.0):
-    """Poll predicate() until it returns something truthy; fail naming what never happened."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"{what} did not happen within {timeout}s")
-        time.sleep(interval)
 
 
 def run_triage(run_module, kubeconfig, namespace, check_mode=False, **options):
@@ -146,28 +134,6 @@ def test_pods_pending_for_insufficient_cpu_is_resource_exhaustion(run_module, ku
     assert "recent_bad_deploy" not in [c["verdict"] for c in result["verdict_candidates"]]
 
 
-@pytest.fixture
-def own_node(k8s, namespace):
-    """An extra kwok node for this test only (tainted so no one else's pods land on it); deleted afterwards."""
-    name = f"{namespace}-node"
-    taint_key = "mataresit.test/owner"
-    k8s.core.create_node(kube.V1Node(
-        metadata=kube.V1ObjectMeta(name=name, annotations={"kwok.x-k8s.io/node": "fake"},
-                                   labels={"type": "kwok", "kubernetes.io/hostname": name, "mataresit.test": "true"}),
-        spec=kube.V1NodeSpec(taints=[kube.V1Taint(key=taint_key, value=namespace, effect="NoSchedule")]),
-        status=kube.V1NodeStatus(allocatable=NODE_RESOURCES, capacity=NODE_RESOURCES)))
-    try:
-        wait_for(f"node {name} Ready", lambda: any(
-            c.type == "Ready" and c.status == "True" for c in k8s.core.read_node(name).status.conditions or []))
-        yield {"name": name, "toleration": {"key": taint_key, "operator": "Equal", "value": namespace,
-                                            "effect": "NoSchedule"}}
-    finally:
-        try:
-            k8s.core.delete_node(name)
-        except Exception:  # noqa: BLE001 - cleanup best effort
-            pass
-
-
 def test_not_ready_node_running_workload_pods_is_node_failure(run_module, kubeconfig, k8s, namespace, workload, own_node):
     workload(namespace)
     node = own_node["name"]
@@ -265,7 +231,8 @@ def test_missing_namespace_fails_with_one_line(run_module, kubeconfig):
 @pytest.mark.parametrize("args, expected", [
     ({"kubeconfig": "/nonexistent/kubeconfig"}, "Failed to load kubeconfig: no file at /nonexistent/kubeconfig"),
     ({"context": "no-such-context"}, "context 'no-such-context' is not defined"),
-    ({"host": "https://127.0.0.1:1", "api_key": "x-token-value", "kubeconfig": None}, "unreachable"),
+    ({"host": "https://127.0.0.1:1", "api_key": "x-token-value", "kubeconfig": None, "api_outage_wait": 0},
+     "unreachable"),
 ])
 def test_bad_connection_fails_with_one_line(run_module, kubeconfig, args, expected):
     params = dict({"kubeconfig": kubeconfig, "namespace": "default"}, **args)

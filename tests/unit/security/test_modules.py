@@ -5,8 +5,9 @@ from ansible_collections.mataresit.emergency.plugins.module_utils import secret_
 from ansible_collections.mataresit.emergency.plugins.module_utils.services import secret_rotation as rotation
 from tests.unit.security.builders import BACKUP_KEY
 
+# api_outage_wait 0: a refused connection is reported at once instead of waited out as an API server restart
 UNREACHABLE = {"host": "https://127.0.0.1:1", "api_key": "unit-test-token-123", "validate_certs": False,
-               "request_timeout": 2}
+               "request_timeout": 2, "api_outage_wait": 0}
 
 
 def test_restore_with_wrong_key_fails_cleanly_before_any_request(run_module, tmp_path):
