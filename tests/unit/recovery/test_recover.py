@@ -189,7 +189,7 @@ def test_options_by_cause_first_option_and_kinds():
 @pytest.mark.parametrize("item, message", [
     ({"kind": "Deployment"}, "each needs kind"),
     ({"kind": "Pod", "name": "x"}, "each needs kind"),
-    ({"kind": "Deployment", "namespace": "ns", "name": ".."}, "is not a valid name"),
+    ({"kind": "Deployment", "namespace": "ns", "name": ".."}, "is not a valid Kubernetes name"),
     ({"kind": "ExtraTarget", "namespace": "db", "name": "database"}, "needs label_selector"),
 ])
 def test_a_bad_plan_item_is_one_clear_line_before_any_request(api, context, item, message):
