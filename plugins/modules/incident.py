@@ -26,7 +26,11 @@ attributes:
     platforms: posix
 options:
   severity:
-    description: Runbook severity.
+    description:
+      - Runbook severity.
+      - For an incident that exists, a higher severity raises it (P2 to P0 mid-incident): the incident keeps its id
+        and opening time, takes the new severity's response target and records the change in RV(severity_history).
+        A lower severity never lowers it.
     type: str
     choices: [P0, P1, P2, P3]
     required: true
@@ -115,6 +119,18 @@ response_target_minutes:
   description: Minutes within which the runbook requires the response to act for this severity.
   returned: when found
   type: int
+severity:
+  description: The incident's severity (raised by this run when O(severity) is higher than it was).
+  returned: when found
+  type: str
+  sample: P0
+severity_history:
+  description: The severities the incident had, from its opening, once it has been raised.
+  returned: when the severity was raised
+  type: list
+  elements: dict
+  sample: [{severity: P2, at: "2026-12-02T10:00:00+00:00"},
+           {severity: P0, at: "2026-12-02T10:20:00+00:00", raised_from: P2, reason: "checkout down"}]
 found:
   description: Whether the incident exists (false only for a resolved alert whose incident was never opened).
   returned: always
