@@ -205,6 +205,8 @@ def render_report(incident, entries, figures, impact=None, follow_ups=None, foll
         f"- Opened: {incident['opened_at']}",
         *_severity_lines(incident),
         *([f"- Postmortem: {extra['link']}"] if extra.get("link") else []),
+        *([f"- A recovery drill ({'PASSED' if extra['drill']['passed'] else 'FAILED'}): {extra['drill']['path']}"]
+          if extra.get("drill") else []),
         "",
         *_alert_section(incident.get("alert")),
         "## Impact", "", impact or "_Describe who was affected, how, and for how long._", "",

@@ -112,6 +112,40 @@ options:
     type: list
     elements: dict
     version_added: 0.2.0
+  drill:
+    description:
+      - A recovery drill (C(playbooks/drill.yml)) - its report is written to C(drill.md) and C(drill.json): the times
+        to detect, act and recover from the moment the fault showed, the act time against the severity's target, and
+        whether the cluster was put back exactly as it was found.
+    type: dict
+    version_added: 0.2.0
+    suboptions:
+      scenario:
+        description: The drill's scenario.
+        type: str
+        required: true
+      procedure:
+        description: The runbook procedure the drill ran.
+        type: str
+      fault:
+        description: What was staged.
+        type: str
+      staged_at:
+        description: When the fault showed (ISO 8601), the start of the drill's clock.
+        type: str
+        required: true
+      put_back:
+        description: Whether the cluster is as it was found (the C(same) of M(mataresit.emergency.snapshot)).
+        type: bool
+        required: true
+      restored:
+        description: What was put back.
+        type: list
+        elements: str
+      differences:
+        description: What still differs from the state found.
+        type: list
+        elements: str
   postmortem_url:
     description:
       - Where the postmortem is published, C({incident_id}) replaced by the incident id; the path of
@@ -172,6 +206,11 @@ review:
   description: The review as scheduled (C(start) UTC, C(minutes), C(attendees), C(summary), C(path) of the invitation).
   returned: with O(review)
   type: dict
+drill:
+  description: The drill's figures (C(time_to_detect_seconds), C(time_to_act_seconds), C(time_to_recover_seconds),
+    C(target_seconds), C(act_within_target)), C(passed), C(problems) and the C(path) of C(drill.md).
+  returned: with O(drill)
+  type: dict
 invitation:
   description: The iCalendar invitation (RFC 5545, METHOD REQUEST), for the C(calendar) option of M(mataresit.emergency.email).
   returned: with O(review)
@@ -202,6 +241,15 @@ ARGUMENT_SPEC = dict(
         organizer=dict(type="str", required=True),
         attendees=dict(type="list", elements="str", required=True),
         location=dict(type="str"),
+    )),
+    drill=dict(type="dict", options=dict(
+        scenario=dict(type="str", required=True),
+        procedure=dict(type="str"),
+        fault=dict(type="str"),
+        staged_at=dict(type="str", required=True),
+        put_back=dict(type="bool", required=True),
+        restored=dict(type="list", elements="str"),
+        differences=dict(type="list", elements="str"),
     )),
     contacts=dict(type="dict"),
     escalation_chain=dict(type="list", elements="dict"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime
 import json
 
-from ansible_collections.mataresit.emergency.plugins.module_utils import escalation, followup, workspace
+from ansible_collections.mataresit.emergency.plugins.module_utils import drill, escalation, followup, workspace
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError
 from ansible_collections.mataresit.emergency.plugins.module_utils.incident import now_utc, write_if_changed, write_report
 from ansible_collections.mataresit.emergency.plugins.module_utils.triage.summarise import parse_duration
@@ -46,10 +46,25 @@ def operation(ctx):
         result["changed"] |= write_if_changed(path, json.dumps(document, indent=2) + "\n", ctx.check_mode)
         extra["checklist"] = items
         result.update(follow_ups=items, follow_ups_path=path)
+    if p["drill"]:
+        result["drill"] = _drill(directory, incident, p["drill"], ctx.check_mode)
+        result["changed"] |= result["drill"].pop("changed")
+        extra["drill"] = result["drill"]
     changed, path, text, figures = write_report(directory, p["impact"], p["follow_ups"], resolved_at, ctx.check_mode,
                                                 extra)
     result.update(changed=result["changed"] or changed, path=path, report=text, figures=figures)
     return result
+
+
+def _drill(directory, incident, given, check_mode):
+    """The drill report (drill.json, drill.md): times to detect / act / recover from the fault, and the put-back."""
+    _time(given["staged_at"], "drill.staged_at")
+    figures = drill.score(incident, workspace.read_timeline(directory), given)
+    doc = drill.document(incident, given, figures)
+    json_path, md_path = workspace.drill_paths(directory)
+    changed = write_if_changed(json_path, drill.serialise(doc), check_mode)
+    changed |= write_if_changed(md_path, drill.render(doc), check_mode)
+    return dict(figures, changed=changed, path=md_path, json_path=json_path)
 
 
 def _time(value, what):
