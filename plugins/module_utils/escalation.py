@@ -287,7 +287,7 @@ def run_clock(pager, incident_dir, levels, severity, poll_interval=30.0, max_run
     try:
         started = origin(incident_dir)
         begun = clock()
-        reported_missing = looked = False
+        reported = set()
         while True:
             if not os.path.isdir(incident_dir):
                 return "workspace gone", sent
@@ -299,27 +299,22 @@ def run_clock(pager, incident_dir, levels, severity, poll_interval=30.0, max_run
                 stop(incident_dir, "resolved")
                 return "stopped: resolved", sent
             chain = [level for level in for_severity(levels, current) if level["after_seconds"] > 0]
-            elapsed = (_now() - started).total_seconds()
+            # Every tick looks at PagerDuty: an acknowledgement there stops the clock within poll_interval.
+            try:
+                incident = pager.incident()
+            except EmergencyError as exc:
+                incident = None
+                _report_once(incident_dir, reported, "Read the PagerDuty incident", str(exc))
+            if incident and incident.get("status") in ("acknowledged", "resolved"):
+                stop(incident_dir, "acknowledged" if incident["status"] == "acknowledged" else "resolved")
+                return f"stopped: {incident['status']} in PagerDuty", sent
+            if incident is None:
+                _report_once(incident_dir, reported, "Find the PagerDuty incident to escalate",
+                             f"no PagerDuty incident has the key {pager.key} yet")
+            elapsed = seconds_since(started)
             paged = paged_levels(incident_dir, chain)
-            due = [level for level in chain if level["after_seconds"] <= elapsed
+            due = [level for level in chain if level["after_seconds"] <= elapsed and incident is not None
                    and (paged.get(level["level"]) or {}).get("status") in (None, "failed")]
-            incident = None
-            if due or not looked:
-                looked = True
-                try:
-                    incident = pager.incident()
-                except EmergencyError as exc:
-                    incident = None
-                    _timeline(incident_dir, "Read the PagerDuty incident", "failed", str(exc))
-                if incident and incident.get("status") in ("acknowledged", "resolved"):
-                    stop(incident_dir, "acknowledged" if incident["status"] == "acknowledged" else "resolved")
-                    return f"stopped: {incident['status']} in PagerDuty", sent
-                if incident is None and not reported_missing:
-                    reported_missing = True
-                    _timeline(incident_dir, "Find the PagerDuty incident to escalate", "failed",
-                              f"no PagerDuty incident has the key {pager.key} yet")
-                if incident is None:
-                    due = []  # nothing to escalate yet: look again on the next tick
             for level in due:
                 try:
                     changed, page = page_level(pager, incident_dir, level, current, elapsed, incident=incident)
@@ -337,6 +332,12 @@ def run_clock(pager, incident_dir, levels, severity, poll_interval=30.0, max_run
             sleep(max(0.2, min(poll_interval, until_next if until_next > 0 else poll_interval)))
     finally:
         lock.close()
+
+
+def _report_once(incident_dir, reported, task, msg):
+    if task not in reported:
+        reported.add(task)
+        _timeline(incident_dir, task, "failed", msg)
 
 
 def pager_from(ctx, incident_id, params):

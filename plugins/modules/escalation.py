@@ -21,7 +21,7 @@ description:
   - O(state=paged) pages one level now (O(level)), for a run whose recovery failed for good. Each level is paged at
     most once per incident, by the clock or by this state, whichever comes first.
   - O(state=stopped) records why the clock stops (recovered, acknowledged, resolved); the clock ends within
-    O(poll_interval) seconds.
+    O(poll_interval) seconds, as it does when someone acknowledges the incident in PagerDuty.
 author:
   - mataresit engineers (@mataresit)
 extends_documentation_fragment:
@@ -134,7 +134,8 @@ options:
     type: bool
     default: false
   poll_interval:
-    description: At most this many seconds between two looks at the stop record and the deadlines.
+    description: Seconds between two looks at PagerDuty (an acknowledgement there stops the clock), the stop record and
+      the deadlines.
     type: float
     default: 30
   max_runtime:
