@@ -32,9 +32,10 @@ def runs_of(chain, incident, play):
 
 
 def closed(chain, incident):
-    """The close run (alert resolved) wrote its postmortem: everything it does is done."""
-    return any(e["play"] == CLOSE and e["action"].endswith(".incident_report") and e["status"] in ("ok", "changed")
-               for e in chain.timeline(incident))
+    """The close run (alert resolved) showed its response times, its last task: everything it does is done (the
+    postmortem, the review invitation, the PagerDuty note)."""
+    return any(e["play"] == CLOSE and e["task"].endswith("Show the response times against the severity target")
+               and e["status"] == "ok" for e in chain.timeline(incident))
 
 
 def quiet(chain, alertname):
