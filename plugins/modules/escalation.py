@@ -11,7 +11,7 @@ description:
   - The runbook's escalation chain (on-call engineer 0-15 min, team lead 15-30, engineering manager 30-60, VP
     engineering 60+, CTO for critical incidents only) as data in O(chain), worked on the PagerDuty incident of the
     declaration (its incident key is the collection's dedup key, C(mataresit-<incident_id>)).
-  - O(state=running) is the clock. Meant to run detached (C(async) with C(poll: 0)) from the declaration, so it
+  - O(state=running) is the clock. Meant to run detached (C(async) with C(poll=0)) from the declaration, so it
     never sits on the recovery path. When a level's deadline (O(chain[].after) from the declaration) passes and
     the incident is neither acknowledged nor recovered, it pages that level - C(PUT /incidents/{id}) with
     C(escalation_level), or a responder request (C(POST /incidents/{id}/responder_requests)) - and writes the page
@@ -41,14 +41,14 @@ attributes:
 options:
   state:
     description:
-      - V(running) runs the clock until it ends (run it with C(async) and C(poll: 0)).
+      - V(running) runs the clock until it ends (run it with C(async) and C(poll=0)).
       - V(paged) pages O(level) now. V(stopped) stops the clock for O(reason).
     type: str
     choices: [running, paged, stopped]
     default: running
   incident_dir:
     description:
-      - The incident's workspace (C(incident_info.incident_dir)): the clock's start, each page and the stop are
+      - The incident's workspace (C(incident_info.incident_dir)) - the clock's start, each page and the stop are
         recorded in its C(escalation/) folder, and the pages in its timeline.
     type: path
     required: true

@@ -28,7 +28,7 @@ options:
   severity:
     description:
       - Runbook severity.
-      - For an incident that exists, a higher severity raises it (P2 to P0 mid-incident): the incident keeps its id
+      - For an incident that exists, a higher severity raises it (P2 to P0 mid-incident) - the incident keeps its id
         and opening time, takes the new severity's response target and records the change in RV(severity_history).
         A lower severity never lowers it.
     type: str

@@ -114,7 +114,7 @@ options:
     version_added: 0.2.0
   drill:
     description:
-      - A recovery drill (C(playbooks/drill.yml)) - its report is written to C(drill.md) and C(drill.json): the times
+      - A recovery drill (C(playbooks/drill.yml)) - its report is written to C(drill.md) and C(drill.json), with the times
         to detect, act and recover from the moment the fault showed, the act time against the severity's target, and
         whether the cluster was put back exactly as it was found.
     type: dict

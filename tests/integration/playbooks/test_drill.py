@@ -137,8 +137,8 @@ def deployed(cluster, namespace, workload):
     return workload(namespace, wait=True)
 
 
-def test_bad_deploy_drill_rolls_back_and_leaves_the_cluster_as_found(k8s, cluster, sandbox, namespace, deployed,
-                                                                    tmp_path):
+def test_bad_deploy_drill_rolls_back_and_leaves_the_cluster_as_found(
+        k8s, cluster, sandbox, namespace, deployed, tmp_path):
     nodes = app_nodes(k8s, namespace)
     before = settle(k8s, [namespace], nodes)
     proc, workspace = drill(cluster, sandbox, namespace, tmp_path, "bad_deploy")
@@ -232,8 +232,8 @@ def app_on_own_node(k8s, namespace, deployed):
         k8s.core.delete_node(name)
 
 
-def test_node_drill_moves_the_app_off_a_not_ready_node_and_heals_the_node(k8s, cluster, sandbox, namespace,
-                                                                         app_on_own_node, tmp_path):
+def test_node_drill_moves_the_app_off_a_not_ready_node_and_heals_the_node(
+        k8s, cluster, sandbox, namespace, app_on_own_node, tmp_path):
     node = app_on_own_node
     nodes = app_nodes(k8s, namespace)
     before = settle(k8s, [namespace], nodes)

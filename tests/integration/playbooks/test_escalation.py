@@ -82,7 +82,7 @@ def test_recovery_fails_and_the_clock_pages_each_next_level(k8s, cluster, sandbo
     (request,) = sandbox.responder_requests
     assert request["targets"] == [{"id": "PCTO001", "type": "user_reference"}] and request["requester"] == "PREQ001"
     assert "paging CTO" in request["message"]
-    writes = [w for w in sandbox.writes("pagerduty-rest")]
+    writes = sandbox.writes("pagerduty-rest")
     assert all(w["headers"]["From"] == sandbox.pd_user_email for w in writes) and not sandbox.rejected()
 
     # Each page is in the timeline (and so in the postmortem); the clock has ended: no process is left behind.

@@ -47,8 +47,8 @@ def slack_texts(sandbox):
     return [json.dumps(m) for m in sandbox.slack_messages]
 
 
-def test_p2_follows_its_policy_triages_without_change_and_is_raised_to_p0(k8s, cluster, sandbox, smtp_server,
-                                                                         namespace, deployed, tmp_path):
+def test_p2_follows_its_policy_triages_without_change_and_is_raised_to_p0(
+        k8s, cluster, sandbox, smtp_server, namespace, deployed, tmp_path):
     incident_id = f"p2-{uuid.uuid4().hex[:8]}"
     before = generations(k8s, namespace)
     proc = run_playbook(cluster, sandbox, namespace, incident_id, tmp_path, "-e", "severity=P2", *smtp(smtp_server),

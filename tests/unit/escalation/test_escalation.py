@@ -98,7 +98,7 @@ def test_a_level_is_paged_once_through_escalation_level_or_a_responder_request(i
     levels = escalation.read_chain(CHAIN)
     with pager(fake) as p:
         changed, record = escalation.page_level(p, incident, levels[1], "P0", 901)
-        again, _ = escalation.page_level(p, incident, levels[1], "P0", 950)
+        again, _again_record = escalation.page_level(p, incident, levels[1], "P0", 950)
         escalation.page_level(p, incident, levels[4], "P0", 3601)
     assert changed and not again and record["status"] == "paged" and record["incident"] == "PINC1"
     put, post = fake.writes
@@ -150,7 +150,7 @@ def clock(incident, fake, start_ago, ticks=50):
 
 def test_the_clock_pages_every_level_that_is_due(incident):
     fake = FakePagerDuty()
-    (reason, sent), _ = clock(incident, fake, start_ago=3700)
+    (reason, sent), _slept = clock(incident, fake, start_ago=3700)
     assert reason == "every level paged" and [p["role"] for p in sent] == [
         "Team Lead", "Engineering Manager", "VP Engineering", "CTO"]
     assert [w[2].get("incident", {}).get("escalation_level") for w in fake.writes[:3]] == [2, 3, 4]
@@ -158,7 +158,7 @@ def test_the_clock_pages_every_level_that_is_due(incident):
 
 def test_the_clock_stops_when_pagerduty_shows_an_acknowledgement(incident):
     fake = FakePagerDuty(status="acknowledged")
-    (reason, sent), _ = clock(incident, fake, start_ago=1000)
+    (reason, sent), _slept = clock(incident, fake, start_ago=1000)
     assert reason == "stopped: acknowledged in PagerDuty" and sent == [] and fake.writes == []
     assert escalation.stopped(incident)["reason"] == "acknowledged"
 
@@ -167,7 +167,7 @@ def test_the_clock_stops_on_a_recorded_recovery_and_a_second_stop_changes_nothin
     assert escalation.stop(incident, "recovered")[0] is True
     assert escalation.stop(incident, "resolved") == (False, escalation.stopped(incident))
     fake = FakePagerDuty()
-    (reason, sent), _ = clock(incident, fake, start_ago=5000)
+    (reason, sent), _slept = clock(incident, fake, start_ago=5000)
     assert reason == "stopped: recovered" and sent == [] and fake.writes == []
 
 
