@@ -133,6 +133,40 @@ def wait_available(client: K8sClient, namespace: str, names, timeout: float = 18
                          f"not available within {timeout:.0f}s")
 
 
+def _ready(pod: dict) -> bool:
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (pod.get("status") or {}).get("conditions") or [])
+
+
+def wait_endpoints(client: K8sClient, namespace: str, timeout: float = 60) -> None:
+    """Wait until every Service's EndpointSlices list as ready exactly the Ready pods it selects.
+
+    The endpoint controller follows the pods a moment later; a test that reads the workload right after
+    deploy() must find the Services as the pods are.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        behind = []
+        pods = client.list(resources.path("Pod", namespace))
+        for svc in client.list(resources.path("Service", namespace)):
+            selector = (svc.get("spec") or {}).get("selector")
+            if not selector:
+                continue
+            want = sum(1 for p in pods if _ready(p) and selector.items() <= (p["metadata"].get("labels") or {}).items())
+            slices = client.list(resources.path("EndpointSlice", namespace),
+                                 label_selector=f"kubernetes.io/service-name={svc['metadata']['name']}")
+            ready = len({ep["targetRef"]["name"] for sl in slices for ep in sl.get("endpoints") or []
+                         if (ep.get("conditions") or {}).get("ready") and ep.get("targetRef")})
+            if ready != want:
+                behind.append(svc["metadata"]["name"])
+        if not behind:
+            return
+        if time.monotonic() >= deadline:
+            raise SystemExit(f"Failed to deploy the workload: the endpoints of {', '.join(behind)} in {namespace} "
+                             f"did not follow the Ready pods within {timeout:.0f}s")
+        time.sleep(0.3)
+
+
 def deploy(kubeconfig: str, namespace: str = "paperless-maverick", db_namespace: str | None = "database",
            full: bool = False, wait: bool = True) -> dict:
     """Deploy; return {'namespace', 'secrets': {secret: {key: plain value}}, 'deployments': [...]}."""
@@ -150,6 +184,7 @@ def deploy(kubeconfig: str, namespace: str = "paperless-maverick", db_namespace:
                 apply(client, doc)
         if wait:
             wait_available(client, namespace, deployments)
+            wait_endpoints(client, namespace)
     return {"namespace": namespace, "secrets": generated, "deployments": deployments}
 
 

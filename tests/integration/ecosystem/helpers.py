@@ -26,7 +26,9 @@ def user_env(collections, home, **extra):
     config.write_text("[defaults]\n")
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("ANSIBLE_", "MOLECULE_")) and k not in ("PYTHONPATH", "KUBECONFIG")}
+    # COLLECTIONS_SCAN_SYS_PATH off: the dev venv puts the checkout's .collections on sys.path (a .pth file).
     env.update(ANSIBLE_CONFIG=str(config), ANSIBLE_COLLECTIONS_PATH=str(collections), ANSIBLE_FORCE_COLOR="0",
+               ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false",
                ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="0", PATH=f"{BIN}:{os.environ['PATH']}")
     env.update({k: str(v) for k, v in extra.items()})
     return env
