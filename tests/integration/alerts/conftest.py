@@ -24,12 +24,12 @@ def chain(cluster, tmp_path_factory):
         box = Sandbox().start()
         work = tmp_path_factory.mktemp("alert-chain")
         settings = box.settings()
-        # The escalation clock with deadlines in seconds: the team lead after 45 s, later than any recovery here.
+        # The escalation clock with deadlines in seconds: the team lead after 60 s, later than any recovery here.
         escalation = {
             "emergency_escalation_chain": [
                 {"role": "On-Call Engineer", "after": 0},
-                {"role": "Team Lead", "after": "45s", "pagerduty_escalation_level": 2},
-                {"role": "Engineering Manager", "after": "90s", "pagerduty_escalation_level": 3}],
+                {"role": "Team Lead", "after": "60s", "pagerduty_escalation_level": 2},
+                {"role": "Engineering Manager", "after": "120s", "pagerduty_escalation_level": 3}],
             "escalation_poll_interval": 1,
             "emergency_pagerduty_api_token": settings["pagerduty_api_token"],
             "emergency_pagerduty_api_url": settings["pagerduty_api_url"],

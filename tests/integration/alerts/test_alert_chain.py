@@ -138,7 +138,7 @@ def clock_running(escalation):
 
 def test_an_alert_nobody_acts_on_escalates_until_someone_acknowledges(chain):
     """No automation for a critical cost alert: the page goes out, nobody acknowledges, the clock pages the team
-    lead at 45 s; an acknowledgement in PagerDuty then stops it before the engineering manager's turn."""
+    lead at 60 s; an acknowledgement in PagerDuty then stops it before the engineering manager's turn."""
     started = time.time()
     start = datetime.datetime.now(datetime.timezone.utc).isoformat()
     alert = {"startsAt": start, "labels": {"alertname": "EmbeddingCostCritical", "severity": "critical",

@@ -123,7 +123,7 @@ def test_a_recovery_stops_the_clock_before_anyone_else_is_paged(k8s, cluster, sa
 
 def test_an_acknowledgement_stops_the_clock(cluster, sandbox, namespace, deployed, tmp_path):
     incident_id = f"esc-{uuid.uuid4().hex[:8]}"
-    chain = [dict(level, after="15s") if level["after"] else level for level in CHAIN]
+    chain = [dict(level, after="30s") if level["after"] else level for level in CHAIN]
     proc = run_playbook(cluster, sandbox, namespace, incident_id, tmp_path, *clock_args(tmp_path, sandbox, chain),
                         "-e", "severity=P1", playbook="playbooks/incident.yml", reason="exports stuck")
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
