@@ -171,7 +171,7 @@ def test_an_alert_nobody_acts_on_escalates_until_someone_acknowledges(chain):
     assert [e["task"] for e in pages] == ["Page Team Lead (escalation level 2)", "Stop the escalation clock: acknowledged"]
 
     chain.post_alertmanager([dict(alert, endsAt=datetime.datetime.now(datetime.timezone.utc).isoformat())])
-    wait_for("the incident closed", lambda: closed(chain, incident), 120)
+    wait_for("the incident closed", lambda: closed(chain, incident), 300)
 
 
 FORGED = {"version": "4", "groupKey": "{}:{}", "status": "firing", "receiver": "x", "alerts": [{
@@ -279,7 +279,7 @@ def test_template_payloads_in_alert_fields_run_nothing_and_appear_literally(chai
     chain.post_alertmanager(alerts())  # sent again, as a client retrying would: starts nothing
     chain.post_alertmanager(alerts(ends=datetime.datetime.now(datetime.timezone.utc).isoformat()))
     for record in (down[0], cost[0]):
-        wait_for(f"{record['incident_id']} closed", lambda r=record: closed(chain, r), 120)
+        wait_for(f"{record['incident_id']} closed", lambda r=record: closed(chain, r), 300)
 
     assert not any(mark.exists() for mark in marks.values()), "an alert field was evaluated as a template"
     assert {name: chain.deployment(name)["metadata"]["generation"] for name in (APP, WORKERS)} == generations
