@@ -225,6 +225,35 @@ def phase_figures(incident, entries, resolved_at=None, resolved=True):
     return figures
 
 
+def _met(minutes, target):
+    return minutes is not None and minutes <= target
+
+
+def _responses(entries, since):
+    """When the response reached people: each notification a run sent (notify phase, changed) after `since`."""
+    return [_ts(e["time"]) for e in entries
+            if e.get("phase") == "notify" and e.get("status") == "changed" and _ts(e["time"]) >= since]
+
+
+def severity_figures(incident, entries):
+    """Per severity the incident had (raised mid-incident: each from when it was raised), the time to respond and
+    to act against that severity's target."""
+    history = incident.get("severity_history") or [{"severity": incident["severity"], "at": incident["opened_at"]}]
+    out = []
+    for item in history:
+        since = _ts(item["at"])
+        acted = [_ts(e["started"]) for e in entries
+                 if e.get("phase") == "recover" and e.get("status") != "skipped" and _ts(e["started"]) >= since]
+        responded = _responses(entries, since)
+        target = RESPONSE_TARGET_MINUTES[item["severity"]]
+        respond = _minutes(min(responded) - since) if responded else None
+        act = _minutes(min(acted) - since) if acted else None
+        out.append({"severity": item["severity"], "since": item["at"], "raised_from": item.get("raised_from"),
+                    "target_minutes": target, "time_to_respond_minutes": respond, "time_to_act_minutes": act,
+                    "target_met": _met(act if act is not None else respond, target)})
+    return out
+
+
 def render_report(incident, entries, figures, impact=None, follow_ups=None, resolved=True, still_broken=(),
                   escalated_to=None, reported=(), followthrough=None):
     """A postmortem skeleton in Markdown; an unresolved one says so first, with what is still broken.
