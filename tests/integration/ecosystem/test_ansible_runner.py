@@ -89,17 +89,18 @@ def test_p0_playbook_runs_under_ansible_runner_as_awx_runs_it(
     assert all(e["runner_ident"] == str(job_id) for e in events)
     plays = [e["event_data"]["play"] for e in events if e["event"] == "playbook_on_play_start"]
     assert plays == ["P0 complete system outage"]
-    rollback = [e["event_data"] for e in events if e["event"] == "runner_on_ok"
-                and e["event_data"]["task_action"] == "mataresit.emergency.rollout" and e["event_data"]["res"]["changed"]]
-    assert len(rollback) == 1 and rollback[0]["host"] == "local" and rollback[0]["role"] == "p0_outage"
-    assert rollback[0]["res"]["revision"] == 1
+    recover = [e["event_data"] for e in events if e["event"] == "runner_on_ok"
+               and e["event_data"]["task_action"] == "mataresit.emergency.recover" and e["event_data"]["res"]["changed"]]
+    assert len(recover) == 1 and recover[0]["host"] == "local" and recover[0]["role"] == "p0_outage"
+    (workload,) = recover[0]["res"]["workloads"]
+    assert workload["recovered_by"] == "rollback" and workload["steps"][0]["revision"] == 1
     stats = next(e["event_data"] for e in events if e["event"] == "playbook_on_stats")
     assert stats["changed"]["local"] > 0 and not stats["failures"] and not stats["dark"]
     assert result.stats["changed"]["local"] == stats["changed"]["local"]
     # The incident id came from the job: one incident per AWX job (and per workflow).
     assert (tmp_path / "incidents" / f"awx-{job_id}" / "postmortem.md").exists()
     # AWX shows the default callback's lines (the job output), and the events keep no notification secret.
-    assert "TASK [mataresit.emergency.p0_outage : Roll back the deployment" in stdout
+    assert "TASK [mataresit.emergency.p0_outage : Recover each affected workload" in stdout
     secrets = [sandbox.settings()[k] for k in ("pagerduty_routing_key", "statuspage_api_key")]
     secrets.append(sandbox.settings()["slack_webhook_url"].rsplit("/", 1)[-1])
     dumped = json.dumps(events) + stdout
