@@ -155,7 +155,7 @@ def test_installed_collection_recovers_a_p0_outage_by_fqcn(installed_collection,
     # The installed callbacks did their work: the timeline and the report are in the workspace.
     workspace = tmp_path / "incidents" / incident_id
     timeline = [json.loads(line) for line in (workspace / "timeline.jsonl").read_text().splitlines()]
-    assert any(e["action"].endswith("rollout") and e["status"] == "changed" for e in timeline)
+    assert any(e["action"].endswith(".recover") and e["status"] == "changed" for e in timeline)
     assert (workspace / "postmortem.md").exists()
 
     # The console: the assessment, the action with its result, the outcome; one screen, no skipped tasks.
@@ -163,10 +163,11 @@ def test_installed_collection_recovers_a_p0_outage_by_fqcn(installed_collection,
     lines = out.splitlines()
     assert len(lines) <= 40, out
     assert "TASK [" not in out and "skipping" not in out and "included:" not in out
-    assert "verdict: recent_bad_deploy (recommended: rollback)" in out
-    assert any(line.strip().startswith("local") and "+ changed: Roll back the deployment" in line
-               and "revision 1" in line for line in lines), out
+    assert "verdict: recent_bad_deploy" in out and "plan: ['Deployment paperless-maverick recent_bad_deploy rollback" in out
+    assert any(line.strip().startswith("local") and "+ changed: Recover each affected workload" in line
+               and "recovered 1 of 1" in line for line in lines), out
+    assert "paperless-maverick: recent_bad_deploy -> rollback ok -> healthy" in out
     assert "recovery validated" in out
     outcome = lines[lines.index(next(line for line in lines if line.startswith("OUTCOME"))) + 1]
-    assert outcome.split() == ["local", "RECOVERED:", "by", "rollback"], out
+    assert outcome.split() == ["local", "RECOVERED:", "p0_outage"], out
     assert any(line.startswith("local ") and "failed=0" in line and "changed=" in line for line in lines)
