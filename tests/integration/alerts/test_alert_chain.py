@@ -75,7 +75,8 @@ def test_bad_image_is_detected_rolled_back_and_the_incident_resolved(chain):
     # The P0 playbook rolled the bad image back ...
     image = chain.deployment(APP)["spec"]["template"]["spec"]["containers"][0]["image"]
     assert image != BAD_IMAGE
-    rollbacks = [e for e in chain.timeline(incident) if e["action"].endswith(".rollout") and e["status"] == "changed"]
+    rollbacks = [e for e in chain.timeline(incident) if e["action"].endswith(".recover") and e["status"] == "changed"
+                 and (e.get("summary") or {}).get("option") == "rollback"]
     assert rollbacks and rollbacks[0]["phase"] == "recover"
     # ... so Prometheus scrapes every pod again and the alert is gone.
     assert chain.query('count(up{job="paperless-maverick", kubernetes_namespace="paperless-maverick"} == 0)') == []

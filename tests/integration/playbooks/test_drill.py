@@ -153,7 +153,8 @@ def test_bad_deploy_drill_rolls_back_and_leaves_the_cluster_as_found(
     report = assert_report(workspace, "bad_deploy", "P0", 300)
     assert "paperless-maverick:drill-bad" in report["fault"]
     timeline = [json.loads(line) for line in (workspace / "timeline.jsonl").read_text().splitlines()]
-    assert any(e["action"].endswith(".rollout") and e["status"] == "changed" and e["phase"] == "recover" for e in timeline)
+    assert any(e["action"].endswith(".recover") and e["status"] == "changed" and e["phase"] == "recover"
+               and (e.get("summary") or {}).get("option") == "rollback" for e in timeline)
 
 
 def test_queue_backlog_drill_scales_the_workers_and_puts_them_back(k8s, cluster, sandbox, namespace, deployed, tmp_path):
@@ -172,7 +173,8 @@ def test_queue_backlog_drill_scales_the_workers_and_puts_them_back(k8s, cluster,
     assert_marked_as_a_drill(sandbox)
     assert_report(workspace, "queue_backlog", "P1", 900)
     timeline = [json.loads(line) for line in (workspace / "timeline.jsonl").read_text().splitlines()]
-    scaled = [e for e in timeline if e["action"].endswith(".scale") and e["status"] == "changed"]
+    scaled = [e for e in timeline if e["action"].endswith(".recover") and e["status"] == "changed"
+              and (e.get("summary") or {}).get("option") in ("scale_to", "scale_up")]
     assert scaled and scaled[0]["phase"] == "recover"
 
 
