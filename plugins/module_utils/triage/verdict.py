@@ -350,8 +350,9 @@ def workload_finding(kind, workload, facts):
         if bad:
             rev = workload.get("revision") or {}
             images = ", ".join(f"{c}={i}" for c, i in sorted((rev.get("images") or {}).items()))
+            cause = f", change-cause '{rev['change_cause']}'" if rev.get("change_cause") else ""
             causes[RECENT_BAD_DEPLOY] = (
-                f"{label} revision {rev.get('revision')} (images {images or 'unknown'}) was rolled out "
+                f"{label} revision {rev.get('revision')} (images {images or 'unknown'}{cause}) was rolled out "
                 f"{_age(rev.get('age_seconds'))}; " + "; ".join(bad) + ".")
     lost = _lost_to_nodes(workload)
     if lost:

@@ -102,11 +102,13 @@ def test_any_other_extra_var_holding_a_template_is_refused_before_anything(clust
     value = [{"name": "x", "url": payload}] if name.endswith("targets") else payload
     extra = tmp_path / "extra.json"
     extra.write_text(json.dumps({name: value}))
-    proc = run_playbook(cluster, sandbox, None, "refused-1", tmp_path, "-e", f"@{extra}")
+    # The hostile file comes last, as an operator's own -e would: nothing given later overrides it.
+    ids = () if name == "incident_id" else ("-e", "incident_id=refused-1")
+    proc = run_playbook(cluster, sandbox, None, None, tmp_path, *ids, "-e", f"@{extra}")
     assert proc.returncode != 0
     lines = [line for line in proc.stdout.splitlines() if f"Extra var {name}: it holds a template" in line]
     assert lines and "Traceback" not in proc.stdout + proc.stderr
-    assert not marker.exists() and not (tmp_path / "refused-1").exists() and sandbox.records() == []
+    assert not marker.exists() and [p for p in tmp_path.iterdir() if p.is_dir()] == [] and sandbox.records() == []
 
 
 def test_one_run_per_incident_at_a_time(cluster, sandbox, namespace, workload, local_only, tmp_path):
