@@ -47,6 +47,8 @@ def test_more_workers_drain_the_queue_faster_and_the_counters_follow(cluster, k8
     deadline = time.monotonic() + 60
     while ready_workers(k8s, namespace) < 9 and time.monotonic() < deadline:
         time.sleep(0.3)
+    assert ready_workers(k8s, namespace) == 9
+    time.sleep(1.0)  # give the health server a moment to see the new Ready pods
     with_nine = drain_rate(health, namespace)
 
     assert with_three > 30 and with_nine > 2 * with_three, (with_three, with_nine)  # 3 x 20/s, then 9 x 20/s
