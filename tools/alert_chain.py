@@ -46,7 +46,9 @@ class AlertChain:
         self.client = None
 
     # -- lifecycle -------------------------------------------------------------------
-    def start(self, verbose: bool = False) -> "AlertChain":
+    def start(self, verbose: bool = False, extra_vars: dict | None = None) -> "AlertChain":
+        """Start the chain; `extra_vars` are more inventory variables of the clusters (an escalation chain in
+        seconds for the tests)."""
         with localcluster._lock():
             self.monitoring = monitoring.up(fast=True)
             self.cluster = localcluster.read_state()
@@ -70,6 +72,7 @@ class AlertChain:
             # Validation waits in seconds, not minutes: the local queue drains in seconds.
             "queue_backlog_drain_delay": 2,
             "queue_backlog_drain_retries": 90,
+            **(extra_vars or {}),
         })
         self.incidents.mkdir(parents=True, exist_ok=True)
         monitoring.start_rulebook(inventory, env={"MRE_INCIDENTS_DIR": str(self.incidents),

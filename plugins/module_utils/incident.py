@@ -9,7 +9,7 @@ import json
 import os
 import re
 
-from ansible_collections.mataresit.emergency.plugins.module_utils import workspace
+from ansible_collections.mataresit.emergency.plugins.module_utils import followup, workspace
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError
 from ansible_collections.mataresit.emergency.plugins.module_utils.redact import Redactor
 
@@ -94,7 +94,11 @@ def open_incident(workspace_root, severity, reason, clusters, incident_id=None, 
     if alert and alert["status"] == "resolved":
         return _close_from_alert(directory, existing, alert, check_mode)
     if existing:
-        return False, dict(existing, found=True, notified=_notified(directory))
+        # A run on an earlier incident (revert, restore: create=False) never changes its severity.
+        raised = raise_severity(existing, severity, reason) if create else existing
+        if raised is not existing and not check_mode:
+            workspace.write_incident(directory, raised)
+        return raised is not existing, dict(raised, found=True, notified=_notified(directory))
     if not create:
         raise ConfigError(f"No incident workspace {directory}: pass the id of an earlier incident with "
                           "-e incident_id=<id> (and -e incident_workspace_root=<dir> if it is elsewhere).")
@@ -110,6 +114,22 @@ def open_incident(workspace_root, severity, reason, clusters, incident_id=None, 
     if not check_mode:
         workspace.write_incident(directory, incident)
     return True, dict(incident, found=True, notified=False)
+
+
+SEVERITY_ORDER = ("P3", "P2", "P1", "P0")
+
+
+def raise_severity(incident, severity, reason=None):
+    """The incident at `severity` when that is higher than its own (P2 -> P0 mid-incident), with the change in
+    its severity history and the new severity's response target; the same incident otherwise (never lowered)."""
+    current = incident.get("severity")
+    if severity not in SEVERITY_ORDER or SEVERITY_ORDER.index(severity) <= SEVERITY_ORDER.index(current):
+        return incident
+    history = list(incident.get("severity_history") or [{"severity": current, "at": incident["opened_at"]}])
+    history.append({"severity": severity, "at": now_utc().isoformat(timespec="seconds"),
+                    "reason": reason or "", "raised_from": current})
+    return dict(incident, severity=severity, severity_history=history,
+                response_target_minutes=RESPONSE_TARGET_MINUTES[severity])
 
 
 def _notified(directory):
@@ -187,6 +207,8 @@ def phase_figures(incident, entries, resolved_at=None, resolved=True):
     alert = _ts(incident.get("alert_started_at"))
     target = incident["response_target_minutes"]
     act = _minutes(min(recover_started) - opened) if recover_started else None
+    responded = _responses(entries, opened)
+    respond = _minutes(min(responded) - opened) if responded else None
     figures = {
         "phases": {name: {"started": s.isoformat(timespec="seconds"), "ended": e.isoformat(timespec="seconds"),
                           "minutes": _minutes(e - s)} for name, (s, e) in sorted(phases.items(), key=lambda i: i[1][0])},
@@ -195,16 +217,50 @@ def phase_figures(incident, entries, resolved_at=None, resolved=True):
         "time_to_mitigate_minutes": _minutes(max(recover_done) - opened) if recover_done else None,
         "time_to_resolve_minutes": _minutes((_ts(resolved_at) if _ts(resolved_at) else max(validated)) - opened)
         if resolved and (_ts(resolved_at) or validated) else None,
+        "time_to_respond_minutes": respond,
         "response_target_minutes": target,
-        "response_target_met": act is not None and act <= target,
+        "response_target_met": _met(act if act is not None else respond, target),
+        "severities": severity_figures(incident, entries),
     }
     return figures
 
 
+def _met(minutes, target):
+    return minutes is not None and minutes <= target
+
+
+def _responses(entries, since):
+    """When the response reached people: each notification a run sent (notify phase, changed) after `since`."""
+    return [_ts(e["time"]) for e in entries
+            if e.get("phase") == "notify" and e.get("status") == "changed" and _ts(e["time"]) >= since]
+
+
+def severity_figures(incident, entries):
+    """Per severity the incident had (raised mid-incident: each from when it was raised), the time to respond and
+    to act against that severity's target."""
+    history = incident.get("severity_history") or [{"severity": incident["severity"], "at": incident["opened_at"]}]
+    out = []
+    for item in history:
+        since = _ts(item["at"])
+        acted = [_ts(e["started"]) for e in entries
+                 if e.get("phase") == "recover" and e.get("status") != "skipped" and _ts(e["started"]) >= since]
+        responded = _responses(entries, since)
+        target = RESPONSE_TARGET_MINUTES[item["severity"]]
+        respond = _minutes(min(responded) - since) if responded else None
+        act = _minutes(min(acted) - since) if acted else None
+        out.append({"severity": item["severity"], "since": item["at"], "raised_from": item.get("raised_from"),
+                    "target_minutes": target, "time_to_respond_minutes": respond, "time_to_act_minutes": act,
+                    "target_met": _met(act if act is not None else respond, target)})
+    return out
+
+
 def render_report(incident, entries, figures, impact=None, follow_ups=None, resolved=True, still_broken=(),
-                  escalated_to=None, reported=()):
-    """A postmortem skeleton in Markdown; an unresolved one says so first, with what is still broken."""
+                  escalated_to=None, reported=(), followthrough=None):
+    """A postmortem skeleton in Markdown; an unresolved one says so first, with what is still broken.
+    `followthrough` (post_incident) adds the checklist with owners and due dates, the review, the contacts and
+    the escalation chain with what was paged."""
     sev = incident["severity"]
+    extra = followthrough or {}
     lines = [f"# Postmortem: {incident['incident_id']} ({sev})", ""]
     if not resolved:
         lines += ["**Status: UNRESOLVED** - the automated recovery gave up; the incident and its notifications stay "
@@ -218,6 +274,10 @@ def render_report(incident, entries, figures, impact=None, follow_ups=None, reso
         f"- Environment: {_cell(incident.get('environment')) or '-'}; "
         f"clusters: {_cell(', '.join(incident.get('clusters') or [])) or '-'}",
         f"- Opened: {incident['opened_at']}",
+        *_severity_lines(incident),
+        *([f"- Postmortem: {extra['link']}"] if extra.get("link") else []),
+        *([f"- A recovery drill ({'PASSED' if extra['drill']['passed'] else 'FAILED'}): {extra['drill']['path']}"]
+          if extra.get("drill") else []),
         "",
         *_alert_section(incident.get("alert")),
         "## Impact", "", impact or "_Describe who was affected, how, and for how long._", "",
@@ -229,7 +289,7 @@ def render_report(incident, entries, figures, impact=None, follow_ups=None, reso
         f"({'met' if figures['response_target_met'] else 'MISSED'}) |",
         f"| time to mitigate | {figures['time_to_mitigate_minutes'] if figures['time_to_mitigate_minutes'] is not None else 'n/a'} |",
         f"| time to resolve | {figures['time_to_resolve_minutes'] if figures['time_to_resolve_minutes'] is not None else 'n/a'} |",
-        "", "## Phases", "", "| phase | started | ended | minutes |", "|---|---|---|---|",
+        "", *_severity_table(figures), "## Phases", "", "| phase | started | ended | minutes |", "|---|---|---|---|",
     ]
     for name, phase in figures["phases"].items():
         lines.append(f"| {name} | {phase['started']} | {phase['ended']} | {phase['minutes']} |")
@@ -247,10 +307,74 @@ def render_report(incident, entries, figures, impact=None, follow_ups=None, reso
     if reported:
         lines += ["", "## Reported for a human", ""] + [f"- {_cell(item)}" for item in reported]
     lines += ["", "## Follow-ups", ""]
-    lines += [f"- [ ] {item}" for item in (follow_ups or [
-        "Conduct the post-incident review meeting", "Document the root cause analysis",
-        "Identify preventive measures", "Update monitoring and alerting", "Update runbooks and procedures"])]
+    if extra.get("checklist"):
+        lines += followup.render_checklist(extra["checklist"])
+    else:
+        lines += [f"- [ ] {item}" for item in (follow_ups or [
+            "Conduct the post-incident review meeting", "Document the root cause analysis",
+            "Identify preventive measures", "Update monitoring and alerting", "Update runbooks and procedures"])]
+    if extra.get("review"):
+        lines += ["", "## Post-incident review", "",
+                  f"- {extra['review']['start'].replace('T', ' ')} UTC, {extra['review']['minutes']} minutes; invited: "
+                  f"{', '.join(extra['review']['attendees'])} (invitation: {extra['review']['path']})"]
+    lines += _escalation_section(extra.get("escalation"))
+    lines += _contacts_section(extra.get("contacts"))
     return "\n".join(lines) + "\n"
+
+
+def _severity_lines(incident):
+    history = incident.get("severity_history") or []
+    return [f"- Severity raised from {item['raised_from']} to {item['severity']} at {item['at']}"
+            + (f" ({_one_line(item['reason'])})" if item.get("reason") else "") for item in history[1:]]
+
+
+def _severity_table(figures):
+    """Response against each severity's target, when the incident had more than one."""
+    rows = figures.get("severities") or []
+    if len(rows) < 2:
+        return []
+    out = ["| severity | from | target (min) | time to respond | time to act | target |", "|---|---|---|---|---|---|"]
+    for row in rows:
+        def show(value):
+            return value if value is not None else "n/a"
+        out.append(f"| {row['severity']} | {row['since']} | {row['target_minutes']} | {show(row['time_to_respond_minutes'])}"
+                   f" | {show(row['time_to_act_minutes'])} | {'met' if row['target_met'] else 'MISSED'} |")
+    return out + [""]
+
+
+def _one_line(text):
+    return " ".join(str(text).replace("|", "/").split())[:200]
+
+
+def _escalation_section(levels):
+    if not levels:
+        return []
+    lines = ["", "## Escalation", "", "| level | role | after | status | paged at | contact |", "|---|---|---|---|---|---|"]
+    for level in levels:
+        lines.append(f"| {level['level']} | {_one_line(level['role'])} | {level['after']} | {level['status']} | "
+                     f"{level.get('paged_at') or '-'} | {_one_line(level.get('contact') or '-')} |")
+    return lines
+
+
+def _contacts_section(contacts):
+    if not contacts:
+        return []
+    lines = ["", "## Contacts", ""]
+    for person in contacts.get("on_call") or []:
+        lines.append(f"- On-call {_one_line(person.get('team'))}: " + _reach(person))
+    for person in contacts.get("external") or []:
+        hours = person.get("hours") or ("24/7" if (person.get("availability") or "24/7") == "24/7" else "business hours")
+        lines.append(f"- {_one_line(person.get('name'))} ({_one_line(hours)}): " + _reach(person))
+    for name, addresses in sorted((contacts.get("lists") or {}).items()):
+        lines.append(f"- List {_one_line(name)}: {_one_line(', '.join(addresses or []))}")
+    if contacts.get("hotline"):
+        lines.append(f"- Emergency hotline: {_one_line(contacts['hotline'])}")
+    return lines
+
+
+def _reach(person):
+    parts = [_one_line(person[key]) for key in ("phone", "email", "url", "pagerduty_schedule") if person.get(key)]
+    return ", ".join(parts) or "-"
 
 
 def _alert_section(alert):
@@ -275,7 +399,8 @@ def _detail(entry):
 
 
 def write_report(incident_dir, impact=None, follow_ups=None, resolved_at=None, check_mode=False, resolved=True,
-                 still_broken=(), escalated_to=None, reported=()):
+                 still_broken=(), escalated_to=None, reported=(),
+                 followthrough=None):
     resolved_at = checked_time(resolved_at, "resolved_at", "write the incident report")
     incident = workspace.read_incident(incident_dir)
     if incident is None:
@@ -284,13 +409,20 @@ def write_report(incident_dir, impact=None, follow_ups=None, resolved_at=None, c
     entries = workspace.read_timeline(incident_dir)
     figures = phase_figures(incident, entries, resolved_at or incident.get("resolved_at"), resolved)
     figures["resolved"] = resolved
-    text = render_report(incident, entries, figures, impact, follow_ups, resolved, still_broken, escalated_to, reported)
+    text = render_report(incident, entries, figures, impact, follow_ups, resolved, still_broken, escalated_to, reported,
+                         followthrough)
     path = workspace.report_path(incident_dir)
+    changed = write_if_changed(path, text, check_mode)
+    return changed, path, text, figures
+
+
+def write_if_changed(path, text, check_mode=False):
+    """Write text to a workspace file unless it already holds exactly that; whether it changed."""
     try:
-        with open(path, encoding="utf-8") as handle:
+        with open(path, encoding="utf-8", newline="") as handle:
             changed = handle.read() != text
     except OSError:
         changed = True
     if changed and not check_mode:
         workspace.write_private(path, text)
-    return changed, path, text, figures
+    return changed

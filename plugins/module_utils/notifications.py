@@ -11,6 +11,11 @@ from ansible_collections.mataresit.emergency.plugins.module_utils.errors import 
 from ansible_collections.mataresit.emergency.plugins.module_utils.http import RetryPolicy
 from ansible_collections.mataresit.emergency.plugins.module_utils.saas import SaasClient
 
+PAGERDUTY_REGIONS = {
+    "us": {"events": "https://events.pagerduty.com", "api": "https://api.pagerduty.com"},
+    "eu": {"events": "https://events.eu.pagerduty.com", "api": "https://api.eu.pagerduty.com"},
+}
+PAGERDUTY_REST_ACCEPT = "application/vnd.pagerduty+json;version=2"
 DEDUP_PREFIX = "mataresit-"
 MAX_DEDUP_KEY = 255
 SENT_CATEGORY = workspace.NOTIFICATIONS
@@ -51,6 +56,14 @@ def client(ctx, service, base_url, secrets, credential_hint, url_hint, **options
     return SaasClient(service, base_url, secrets=secrets, credential_hint=credential_hint, url_hint=url_hint,
                       timeout=ctx.params["request_timeout"], policy=policy_from_params(ctx.params),
                       no_log_values=ctx.no_log_values, transport=ctx.transport, **options)
+
+
+def pagerduty_rest_client(ctx, api_token, api_url=None, region="us"):
+    """The SaaS client of PagerDuty's REST API v2 (token header, version 2 media type)."""
+    headers = {"Accept": PAGERDUTY_REST_ACCEPT, "Content-Type": "application/json",
+               "Authorization": f"Token token={api_token}"}
+    return client(ctx, "PagerDuty", api_url or PAGERDUTY_REGIONS[region]["api"], [api_token], "pagerduty api_token",
+                  "api_url / region", headers=headers)
 
 
 def fingerprint(*parts):

@@ -13,6 +13,13 @@ modules, never by globbing file names.
         rollout/ scale/ container_patch/ pod_recycle/ isolation/ notifications/   record() / latest() / records()
         secrets/                     encrypted backups and the rotation state (category_dir())
       evidence/<inventory host>/     evidence_dir(): forensic bundles (evidence_name(), evidence())
+      escalation/                    the escalation clock: clock.json (when it started), level-<n>.json (each level
+                                     paged, claimed once: claim()), stopped.json (why it stopped); clock.lock
+                                     (held by the running clock: try_lock())
+      follow_ups.json                follow_ups_path(): the post-incident action items (owner, due, done)
+      review.ics                     review_path(): the post-incident review invitation
+      drill.json, drill.md           drill_paths(): a recovery drill's report
+      snapshot/                      record() of the cluster state a drill captured (to put it back)
 
       run.lock                       claim_run(): the one run (ansible-playbook process) working on the incident
 
@@ -47,8 +54,9 @@ ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{2,99}$")
 
 # Record categories: one folder each in a cluster's part of the workspace.
 ROLLOUT, SCALE, CONTAINER_PATCH, POD_RECYCLE = "rollout", "scale", "container_patch", "pod_recycle"
-ISOLATION, NOTIFICATIONS = "isolation", "notifications"
-RECORD_CATEGORIES = (ROLLOUT, SCALE, CONTAINER_PATCH, POD_RECYCLE, ISOLATION, NOTIFICATIONS)
+ISOLATION, NOTIFICATIONS, SNAPSHOT, DRILL_FAULT = "isolation", "notifications", "snapshot", "drill_fault"
+RECORD_CATEGORIES = (ROLLOUT, SCALE, CONTAINER_PATCH, POD_RECYCLE, ISOLATION, NOTIFICATIONS, SNAPSHOT, DRILL_FAULT)
+ESCALATION = "escalation"  # incident-wide, not per cluster: claims of the escalation clock
 SECRETS = "secrets"  # files of their own: encrypted backups and the rotation state
 EVIDENCE = "evidence"
 CLUSTERS = "clusters"
@@ -101,6 +109,19 @@ def category_dir(incident_dir, category):
 
 def report_path(incident_dir):
     return os.path.join(incident_dir, REPORT_FILE)
+
+
+def follow_ups_path(incident_dir):
+    return os.path.join(incident_dir, "follow_ups.json")
+
+
+def review_path(incident_dir):
+    return os.path.join(incident_dir, "review.ics")
+
+
+def drill_paths(incident_dir):
+    """(JSON, Markdown) paths of a drill's report."""
+    return os.path.join(incident_dir, "drill.json"), os.path.join(incident_dir, "drill.md")
 
 
 def safe_name(part):
@@ -335,6 +356,57 @@ def records(incident_dir, category):
         newest[name.partition("-")[2]] = name
     found = (_read_json(os.path.join(folder, newest[key])) for key in sorted(newest))
     return [item for item in found if item is not None]
+
+
+# -- claims and locks: work that must happen once per incident ------------------------------
+def _claim_path(incident_dir, category, name):
+    return os.path.join(incident_dir, category, f"{safe_name(name)}.json")
+
+
+def claim(incident_dir, category, name, payload):
+    """Create <category>/<name>.json unless it exists: True when this call created it (O_EXCL, so two processes
+    never both claim the same name), False when someone else already had."""
+    path = _claim_path(incident_dir, category, name)
+    ensure_dir(os.path.dirname(path))
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(payload, handle, indent=2, sort_keys=True, default=str)
+    return True
+
+
+def read_claim(incident_dir, category, name):
+    return _read_json(_claim_path(incident_dir, category, name))
+
+
+def update_claim(incident_dir, category, name, payload):
+    """Rewrite a claim this process holds (atomically)."""
+    return write_private(_claim_path(incident_dir, category, name),
+                         json.dumps(payload, indent=2, sort_keys=True, default=str))
+
+
+def release_claim(incident_dir, category, name):
+    try:
+        os.unlink(_claim_path(incident_dir, category, name))
+    except FileNotFoundError:
+        pass
+
+
+def try_lock(incident_dir, category, name):
+    """An exclusive lock on <category>/<name>.lock held until the returned file is closed or the process ends,
+    or None when another process holds it."""
+    import fcntl
+
+    path = os.path.join(ensure_dir(os.path.join(incident_dir, category)), f"{safe_name(name)}.lock")
+    handle = os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT, 0o600), "r+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        return None
+    return handle
 
 
 def evidence(incident_dir, cluster):

@@ -93,9 +93,17 @@ options:
       - Plain-text body.
     type: str
     default: ""
+  calendar:
+    description:
+      - An iCalendar invitation (RFC 5545, METHOD REQUEST), sent as the C(text/calendar; method=REQUEST) alternative
+        of the body, as calendar clients expect an invitation - for example the C(invitation) that
+        M(mataresit.emergency.incident_report) returns.
+    type: str
+    version_added: 0.2.0
   incident_id:
     description:
-      - Incident id, sent as the C(X-Mataresit-Incident) header and used to key the record in O(incident_dir).
+      - Incident id, sent as the C(X-Mataresit-Incident) header and used, with the subject, to key the record in
+        O(incident_dir).
     type: str
   request_timeout:
     description:
@@ -158,6 +166,7 @@ ARGUMENT_SPEC = dict(
     bcc=dict(type="list", elements="str"),
     subject=dict(type="str", required=True),
     body=dict(type="str", default=""),
+    calendar=dict(type="str"),
     incident_id=dict(type="str"),
     request_timeout=dict(type="float", default=30),
 )

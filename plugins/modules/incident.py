@@ -35,7 +35,11 @@ attributes:
     platforms: posix
 options:
   severity:
-    description: Runbook severity.
+    description:
+      - Runbook severity.
+      - For an incident that exists, a higher severity raises it (P2 to P0 mid-incident) - the incident keeps its id
+        and opening time, takes the new severity's response target and records the change in RV(severity_history).
+        A lower severity never lowers it.
     type: str
     choices: [P0, P1, P2, P3]
     required: true
@@ -143,6 +147,18 @@ run_lock:
   description: The run that holds the incident (C(pid) of ansible-playbook, C(host), C(started)).
   returned: when the workspace was opened on the controller, not in check mode
   type: dict
+severity:
+  description: The incident's severity (raised by this run when O(severity) is higher than it was).
+  returned: when found
+  type: str
+  sample: P0
+severity_history:
+  description: The severities the incident had, from its opening, once it has been raised.
+  returned: when the severity was raised
+  type: list
+  elements: dict
+  sample: [{severity: P2, at: "2026-12-02T10:00:00+00:00"},
+           {severity: P0, at: "2026-12-02T10:20:00+00:00", raised_from: P2, reason: "checkout down"}]
 found:
   description: Whether the incident exists (false only for a resolved alert whose incident was never opened).
   returned: always

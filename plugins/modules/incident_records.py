@@ -31,9 +31,11 @@ options:
     type: path
     required: true
   cluster:
-    description: Inventory name of the cluster whose records to read.
+    description:
+      - Inventory name of the cluster whose records to read.
+      - Omitted, the records of the incident as a whole are read (C(notifications) - which channels were told of
+        it, as the notification modules record them with the incident's own O(incident_dir)).
     type: str
-    required: true
   categories:
     description: What to read.
     type: list
@@ -52,6 +54,12 @@ EXAMPLES = r"""
     categories: [scale, container_patch]
   register: recorded
   delegate_to: localhost
+
+- name: Read which channels were told of the incident (to send the resolution to each)
+  mataresit.emergency.incident_records:
+    incident_dir: "{{ incident_info.incident_dir }}"
+    categories: [notifications]
+  register: told
 
 - name: Put back the replica counts found before the incident's first change
   mataresit.emergency.scale:
@@ -73,7 +81,7 @@ records:
   sample: {"scale": [{"kind": "Deployment", "namespace": "paperless-maverick", "name": "paperless-maverick",
            "previous_replicas": 3, "replicas": 8, "original_replicas": 3}]}
 cluster_dir:
-  description: The part of the workspace that holds the cluster's records.
+  description: The part of the workspace that holds the cluster's records (the incident's own without O(cluster)).
   returned: always
   type: str
 """
@@ -86,7 +94,7 @@ from ansible_collections.mataresit.emergency.plugins.module_utils.services impor
 CATEGORIES = ["rollout", "scale", "container_patch", "pod_recycle", "isolation", "notifications", "evidence"]
 ARGUMENT_SPEC = dict(
     incident_dir=dict(type="path", required=True),
-    cluster=dict(type="str", required=True),
+    cluster=dict(type="str"),
     categories=dict(type="list", elements="str", choices=CATEGORIES, default=CATEGORIES),
 )
 

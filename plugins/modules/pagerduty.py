@@ -46,8 +46,10 @@ options:
       - V(triggered) pages (creates the alert or incident), V(acknowledged) acknowledges it, V(resolved) resolves it.
       - With O(api=rest), V(acknowledged) creates the incident first when none is open; V(resolved) with no open
         incident changes nothing.
+      - V(noted) (O(api=rest)) only adds O(note) to the incident with the key, open or resolved - the postmortem
+        link after the incident - and changes nothing when there is no such incident.
     type: str
-    choices: [triggered, acknowledged, resolved]
+    choices: [triggered, acknowledged, resolved, noted]
     default: triggered
   incident_id:
     description:
@@ -270,7 +272,7 @@ from ansible_collections.mataresit.emergency.plugins.module_utils.services impor
 ARGUMENT_SPEC = dict(
     SAAS_HTTP_ARG_SPEC,
     api=dict(type="str", choices=["events", "rest"], default="events"),
-    state=dict(type="str", choices=["triggered", "acknowledged", "resolved"], default="triggered"),
+    state=dict(type="str", choices=["triggered", "acknowledged", "resolved", "noted"], default="triggered"),
     incident_id=dict(type="str"),
     dedup_key=dict(type="str", no_log=False),
     routing_key=dict(type="str", no_log=True, fallback=(env_fallback, ["PAGERDUTY_ROUTING_KEY"])),
@@ -303,7 +305,7 @@ def main():
         ARGUMENT_SPEC,
         supports_check_mode=True,
         required_one_of=[("incident_id", "dedup_key")],
-        required_if=[("api", "events", ("routing_key",)), ("api", "rest", ("api_token",))],
+        required_if=[("api", "events", ("routing_key",)), ("api", "rest", ("api_token",)), ("state", "noted", ("note",))],
     )
     run(module, pagerduty.operation)
 

@@ -23,7 +23,8 @@ def main(argv=None):
     parser.add_argument("--settings-file", default=None, help="also write the settings JSON to this file")
     parser.add_argument("--credentials", default=None,
                         help="JSON file fixing the test credentials (keys: pd_routing_key, pd_api_token, pd_user_email, "
-                             "pd_service_id, sp_api_key, sp_page_id, slack_path); random ones otherwise")
+                             "pd_service_id, pd_drill_routing_key, pd_drill_service_id, sp_api_key, sp_page_id, slack_path); "
+                             "random ones otherwise")
     args = parser.parse_args(argv)
     credentials = None
     if args.credentials:

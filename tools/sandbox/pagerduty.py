@@ -1,6 +1,14 @@
 """PagerDuty emulation: Events API v2 (alerts by dedup_key) and REST API v2
-(incidents by incident_key, notes). State lives on the Sandbox (`alerts`,
-`incidents`, `notes`, `pages`); every function runs under its lock."""
+(incidents by incident_key, notes, escalation, responder requests). State lives
+on the Sandbox (`alerts`, `incidents`, `notes`, `escalations`, `responder_requests`,
+`pages`); every function runs under its lock.
+
+As in PagerDuty, an alert triggered through the Events API opens an incident on
+the service of its routing key (the incident key is the alert's dedup_key, so
+the REST API finds it with `GET /incidents?incident_key=`), and acknowledging
+or resolving the alert acknowledges or resolves that incident. Two services:
+the production one (`pd_routing_key`, `pd_service_id`) and the drill service
+(`pd_drill_routing_key`, `pd_drill_service_id`) that recovery drills page."""
 from __future__ import annotations
 
 import re
@@ -12,9 +20,16 @@ OPEN = ("triggered", "acknowledged")
 
 
 def reset(box):
-    box.alerts = {}      # dedup_key -> {"status", "events", "opened"}
+    box.alerts = {}      # dedup_key -> {"status", "events", "opened", "service", "incident"}
     box.incidents = {}   # REST id -> incident
     box.notes = {}       # incident id -> [note]
+    box.escalations = []          # {"incident", "level", "at"}: each PUT escalation_level
+    box.responder_requests = []   # {"incident", "targets", "message", "at"}
+
+
+def services(box):
+    """routing key -> the service its events open incidents on."""
+    return {box.pd_routing_key: box.pd_service_id, box.pd_drill_routing_key: box.pd_drill_service_id}
 
 
 # -- Events API v2 ---------------------------------------------------------------
@@ -29,7 +44,8 @@ def event_fault(status):
 def event(box, request, path, body):  # pylint: disable=unused-argument
     def invalid(*errors):
         return 400, {"status": "invalid event", "message": "Event object is invalid", "errors": list(errors)}, {}
-    if body.get("routing_key") != box.pd_routing_key:
+    service = services(box).get(body.get("routing_key"))
+    if service is None:
         return invalid("Invalid routing key")
     action, key = body["event_action"], body.get("dedup_key")
     if key is not None and len(key) > 255:
@@ -41,10 +57,12 @@ def event(box, request, path, body):  # pylint: disable=unused-argument
         if len(payload.get("summary", "")) > 1024:
             return invalid("'payload.summary' is longer than 1024 characters")
         key = key or secrets.token_hex(16)
-        alert = box.alerts.setdefault(key, {"status": "resolved", "events": [], "opened": 0})
+        alert = box.alerts.setdefault(key, {"status": "resolved", "events": [], "opened": 0, "service": service})
         if alert["status"] == "resolved":
             alert["opened"] += 1
             box.pages += 1
+            alert["incident"] = _open_incident(box, service, payload["summary"], key,
+                                               "high" if payload.get("severity") in ("critical", "error") else "low")
         alert["status"] = "triggered"
     else:
         if not key:
@@ -52,6 +70,9 @@ def event(box, request, path, body):  # pylint: disable=unused-argument
         alert = box.alerts.get(key)
         if alert and alert["status"] != "resolved":
             alert["status"] = "acknowledged" if action == "acknowledge" else "resolved"
+            incident = box.incidents.get(alert.get("incident"))
+            if incident and incident["status"] != "resolved":
+                _set_status(incident, alert["status"])
     if alert is not None:
         alert["events"].append({k: v for k, v in body.items() if k != "routing_key"})
     return 202, {"status": "success", "message": "Event processed", "dedup_key": key}, {}
@@ -87,22 +108,54 @@ def rest(box, request, path, body):
         return 200, {"incidents": found, "limit": 25, "offset": 0, "more": False, "total": None}, {}
     if path == "/incidents" and request.method == "POST":
         return _create(box, body["incident"])
-    match = re.fullmatch(r"/incidents/([^/]+)(/notes)?", path)
+    match = re.fullmatch(r"/incidents/([^/]+)(/notes|/responder_requests)?", path)
     incident = box.incidents.get(match.group(1)) if match else None
     if incident is None:
         return _error(404, "Not Found")
-    if match.group(2):
+    if match.group(2) == "/notes":
         return _notes(box, request, incident, body)
+    if match.group(2) == "/responder_requests":
+        return _responder_request(box, incident, body)
     if request.method == "PUT":
         change = body["incident"]
         if change.get("status") and change["status"] != incident["status"]:
-            incident["status"] = change["status"]
-            incident["last_status_change_at"] = incident["updated_at"] = now()
-            if change["status"] == "resolved":
-                incident["resolved_at"] = now()
-            else:
-                incident.pop("resolved_at", None)
+            _set_status(incident, change["status"])
+        if change.get("escalation_level") is not None:
+            if incident["status"] == "resolved":
+                return _error(400, "Invalid Input Provided", "Incident Already Resolved")
+            # PagerDuty re-assigns the incident to the policy's level: its targets are paged.
+            box.escalations.append({"incident": incident["id"], "level": change["escalation_level"], "at": now()})
+            incident["updated_at"] = now()
+            box.pages += 1
     return 200, {"incident": incident}, {}
+
+
+def _set_status(incident, status):
+    incident["status"] = status
+    incident["last_status_change_at"] = incident["updated_at"] = now()
+    if status == "resolved":
+        incident["resolved_at"] = now()
+    else:
+        incident.pop("resolved_at", None)
+
+
+def _responder_request(box, incident, body):
+    if incident["status"] == "resolved":
+        return _error(400, "Invalid Input Provided", "Incident Already Resolved")
+    targets = [t["responder_request_target"] for t in body["responder_request_targets"]]
+    box.responder_requests.append({"incident": incident["id"], "targets": targets, "message": body["message"],
+                                   "requester": body["requester_id"], "at": now()})
+    box.pages += len(targets)
+    requester = {"id": body["requester_id"], "type": "user_reference", "summary": box.pd_user_email,
+                 "self": f"https://api.pagerduty.com/users/{body['requester_id']}",
+                 "html_url": f"https://sandbox.pagerduty.com/users/{body['requester_id']}"}
+    reference = {"id": incident["id"], "type": "incident_reference", "summary": incident["summary"],
+                 "self": incident["self"], "html_url": incident["html_url"]}
+    return 200, {"responder_request": {
+        "incident": reference, "requester": requester, "requested_at": now(), "message": body["message"],
+        "responder_request_targets": [{"responder_request_target": {
+            "type": "user" if t["type"].startswith("user") else "escalation_policy", "id": t["id"],
+            "incidents_responders": []}} for t in targets]}}, {}
 
 
 def _notes(box, request, incident, body):
@@ -117,26 +170,30 @@ def _notes(box, request, incident, body):
 
 
 def _create(box, fields):
-    if fields["service"]["id"] != box.pd_service_id:
+    if fields["service"]["id"] not in (box.pd_service_id, box.pd_drill_service_id):
         return _error(400, "Invalid Input Provided", "Service not found")
     key = fields.get("incident_key")
     if key and any(i["incident_key"] == key and i["status"] in OPEN for i in box.incidents.values()):
         return _error(400, "Invalid Input Provided", "Open incident with matching dedup key already exists on this service")
+    iid = _open_incident(box, fields["service"]["id"], fields["title"], key, fields.get("urgency", "high"))
+    box.pages += 1
+    return 201, {"incident": box.incidents[iid]}, {}
+
+
+def _open_incident(box, svc, title, key, urgency):
     number = next(box.ids)
     iid = f"PINC{number:05d}"
-    svc = box.pd_service_id
-    incident = {
-        "id": iid, "type": "incident", "summary": f"[#{number}] {fields['title']}",
+    name = "Paperless Maverick (drills)" if svc == box.pd_drill_service_id else "Paperless Maverick"
+    box.incidents[iid] = {
+        "id": iid, "type": "incident", "summary": f"[#{number}] {title}",
         "self": f"https://api.pagerduty.com/incidents/{iid}",
         "html_url": f"https://sandbox.pagerduty.com/incidents/{iid}", "incident_number": number,
-        "title": fields["title"], "created_at": now(), "updated_at": now(), "status": "triggered",
-        "incident_key": key or secrets.token_hex(16), "urgency": fields.get("urgency", "high"),
-        "service": {"id": svc, "type": "service_reference", "summary": "Paperless Maverick",
+        "title": title, "created_at": now(), "updated_at": now(), "status": "triggered",
+        "incident_key": key or secrets.token_hex(16), "urgency": urgency,
+        "service": {"id": svc, "type": "service_reference", "summary": name,
                     "self": f"https://api.pagerduty.com/services/{svc}",
                     "html_url": f"https://sandbox.pagerduty.com/service-directory/{svc}"},
         "assignments": [], "assigned_via": "escalation_policy", "last_status_change_at": now(),
         "teams": [],
     }
-    box.incidents[iid] = incident
-    box.pages += 1
-    return 201, {"incident": incident}, {}
+    return iid

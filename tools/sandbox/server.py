@@ -1,4 +1,4 @@
-"""A local stand-in for PagerDuty (Events v2, REST v2 incidents and notes),
+"""A local stand-in for PagerDuty (Events v2, REST v2 incidents, notes, escalation and responder requests),
 Statuspage (incidents, components) and Slack incoming webhooks.
 
 Every request is validated against the providers' OpenAPI documents before it
@@ -96,6 +96,9 @@ class Sandbox:
         self.pd_api_token = creds.get("pd_api_token") or f"u+{secrets.token_urlsafe(15)}"
         self.pd_user_email = creds.get("pd_user_email") or "oncall@mataresit.example"
         self.pd_service_id = creds.get("pd_service_id") or "PSVC001"
+        # The service recovery drills page (playbooks/drill.yml): its own routing key.
+        self.pd_drill_routing_key = creds.get("pd_drill_routing_key") or f"R{secrets.token_hex(16)}"
+        self.pd_drill_service_id = creds.get("pd_drill_service_id") or "PSVCDRILL"
         self.sp_api_key = creds.get("sp_api_key") or secrets.token_hex(32)
         self.sp_page_id = creds.get("sp_page_id") or "pg0mataresit"
         self.slack_path = creds.get("slack_path") or f"/slack/services/T0MATARESIT/B0INCIDENT/{secrets.token_urlsafe(18)}"
@@ -138,7 +141,8 @@ class Sandbox:
         """Everything a client needs to talk to this sandbox (test credentials included)."""
         return dict(self.urls, base_url=self.base_url, pagerduty_routing_key=self.pd_routing_key,
                     pagerduty_api_token=self.pd_api_token, pagerduty_from=self.pd_user_email,
-                    pagerduty_service_id=self.pd_service_id, statuspage_api_key=self.sp_api_key,
+                    pagerduty_service_id=self.pd_service_id, pagerduty_drill_routing_key=self.pd_drill_routing_key,
+                    pagerduty_drill_service_id=self.pd_drill_service_id, statuspage_api_key=self.sp_api_key,
                     statuspage_page_id=self.sp_page_id)
 
     # -- state, faults, records --------------------------------------------------

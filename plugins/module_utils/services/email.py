@@ -60,6 +60,9 @@ def build_message(params):
     if params.get("incident_id"):
         msg["X-Mataresit-Incident"] = str(params["incident_id"])
     msg.set_content(params.get("body") or "")
+    if params.get("calendar"):
+        # An invitation: calendar clients read the text/calendar alternative (METHOD:REQUEST).
+        msg.add_alternative(params["calendar"], subtype="calendar", params={"method": "REQUEST"})
     return msg
 
 
@@ -79,8 +82,12 @@ def operation(ctx):
     port = params.get("port") or DEFAULT_PORTS[params["secure"]]
     preview = {"host": params["host"], "port": port, "secure": params["secure"], "from": params["sender"],
                "recipients": recipients, "headers": dict(msg.items()), "body": params.get("body") or ""}
-    key = params.get("incident_id") or "email"
-    digest = notifications.fingerprint(params["host"], port, recipients, preview["headers"], preview["body"])
+    if params.get("calendar"):
+        preview["calendar"] = params["calendar"]
+    # One record per incident and subject: the declaration, the resolution and the review invitation each once.
+    key = f"{params.get('incident_id') or 'email'} {params['subject']}"
+    digest = notifications.fingerprint(params["host"], port, recipients, preview["headers"], preview["body"],
+                                       params.get("calendar") or "")
     result = {"changed": False, "message": preview}
     if notifications.already_sent(params.get("incident_dir"), "email", key, digest):
         result["msg"] = "this email was already sent (recorded in incident_dir)"

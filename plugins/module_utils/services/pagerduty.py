@@ -7,14 +7,10 @@ from __future__ import annotations
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ApiError, ConfigError
 from ansible_collections.mataresit.emergency.plugins.module_utils import http, notifications
 
-REGIONS = {
-    "us": {"events": "https://events.pagerduty.com", "api": "https://api.pagerduty.com"},
-    "eu": {"events": "https://events.eu.pagerduty.com", "api": "https://api.eu.pagerduty.com"},
-}
+REGIONS = notifications.PAGERDUTY_REGIONS
 EVENT_ACTIONS = {"triggered": "trigger", "acknowledged": "acknowledge", "resolved": "resolve"}
 OPEN_STATUSES = ("triggered", "acknowledged")
 MAX_SUMMARY = 1024
-REST_ACCEPT = "application/vnd.pagerduty+json;version=2"
 DUPLICATE_HINT = "matching dedup key"
 
 
@@ -27,6 +23,8 @@ def operation(ctx):
     """The pagerduty module: an Events API v2 alert or a REST API v2 incident."""
     params = ctx.params
     credential, url_option, region_key, purpose = APIS[params["api"]]
+    if params["state"] == "noted" and params["api"] != "rest":
+        raise ConfigError("Failed to send the PagerDuty event: state=noted adds a note to an incident; use api=rest")
     if not params.get(credential):
         raise ConfigError(f"Failed to {purpose}: api={params['api']} needs {credential}")
     key = notifications.dedup_key(params.get("incident_id"), params.get("dedup_key"))
@@ -91,17 +89,14 @@ def _events(ctx, params, key, base):
 
 # -- REST API v2 ---------------------------------------------------------------
 def _rest(ctx, params, key, base):
-    headers = {"Accept": REST_ACCEPT, "Content-Type": "application/json",
-               "Authorization": f"Token token={params['api_token']}"}
     write_headers = {"From": params["from_email"]} if params.get("from_email") else {}
-    with notifications.client(ctx, "PagerDuty", base, [params["api_token"]], "pagerduty api_token",
-                              "api_url / region", headers=headers) as client:
+    with notifications.pagerduty_rest_client(ctx, params["api_token"], base) as client:
         rest = _Rest(client, params, key, write_headers, ctx.check_mode)
         return rest.apply()
 
 
 class _Rest:
-    VERBS = {"triggered": "create", "acknowledged": "acknowledge", "resolved": "resolve"}
+    VERBS = {"triggered": "create", "acknowledged": "acknowledge", "resolved": "resolve", "noted": "add a note to"}
 
     def __init__(self, client, params, key, write_headers, check_mode):
         self.client, self.params, self.key = client, params, key
@@ -110,12 +105,14 @@ class _Rest:
         # Every request of the run fails under the run's purpose: "Failed to create PagerDuty incident <key>: ..."
         self.action = f"{self.VERBS[params['state']]} PagerDuty incident {key}"
 
-    def find_open(self):
-        query = {"incident_key": self.key, "statuses[]": list(OPEN_STATUSES)}
+    def find_open(self, statuses=OPEN_STATUSES):
+        query = {"incident_key": self.key}
+        if statuses:
+            query["statuses[]"] = list(statuses)
         response = self.client.request("GET", "/incidents", params=query, action=self.action)
         listed = self.client.answer(response, list, self.action, key="incidents")
         incidents = [i for i in listed if i.get("incident_key") == self.key]
-        return incidents[0] if incidents else None
+        return incidents[-1] if incidents else None
 
     def write(self, method, path, body, action, retry_safe=False):
         if not self.write_headers:
@@ -136,6 +133,8 @@ class _Rest:
         if state in ("triggered", "acknowledged") and incident is None:
             incident = self.create()
             changed = created = True
+        if state == "noted":
+            return self.note_only(incident)
         if incident is None:  # resolved, nothing open
             return self.result(False, None, f"no open PagerDuty incident with incident_key {key}: nothing to resolve")
         if state in ("acknowledged", "resolved") and incident.get("status") != state:
@@ -148,6 +147,15 @@ class _Rest:
         if self.params.get("note"):
             changed = self.add_note(incident, fresh=created) or changed
         return self.result(changed, incident)
+
+    def note_only(self, incident):
+        """state=noted: the note on the incident with the key, open or resolved (the postmortem link)."""
+        if not self.params.get("note"):
+            raise ConfigError(f"Failed to {self.action}: state=noted needs note")
+        incident = incident or self.find_open(statuses=None)
+        if incident is None:
+            return self.result(False, None, f"no PagerDuty incident with incident_key {self.key}: nothing to note")
+        return self.result(self.add_note(incident), incident)
 
     def create(self):
         p = self.params

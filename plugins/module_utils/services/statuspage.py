@@ -69,10 +69,15 @@ class _Statuspage:
         return out, {cid: by_id[cid].get("status") for cid in out}
 
     def write(self, method, path, body, action, hints=None):
-        self.requests.append(self.client.describe(method, path, body))
+        request = self.client.describe(method, path, body)
+        self.requests.append(request)
         if self.check_mode:
             return None
-        return self.client.answer(self.client.request(method, path, body, action=action, hints=hints), action=action)
+        answer = self.client.answer(self.client.request(method, path, body, action=action, hints=hints), action=action)
+        # The record says the status page was told (a resolution goes to every channel that was).
+        notifications.remember_sent(self.params.get("incident_dir"), "statuspage", self.params["name"],
+                                    notifications.fingerprint(request), request, answer)
+        return answer
 
     def apply(self):
         p = self.params

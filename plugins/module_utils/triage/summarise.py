@@ -28,14 +28,14 @@ _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-def parse_duration(value):
-    """'1h', '90m', '1h30m', '45s' or plain seconds ('3600') -> seconds (int)."""
+def parse_duration(value, what="recent_deploy_window"):
+    """'1h', '90m', '1h30m', '45s' or plain seconds ('3600') -> seconds (int); `what` names it in the error."""
     text = str(value).strip().lower()
     if re.fullmatch(r"\d+(\.\d+)?", text):
         return int(float(text))
     parts = _DURATION.findall(text)
     if not parts or "".join(n + u for n, u in parts) != text:
-        raise ConfigError(f"Failed to read recent_deploy_window: '{value}' is not a duration; "
+        raise ConfigError(f"Failed to read {what}: '{value}' is not a duration; "
                           "use seconds or a form such as 30m, 1h, 1h30m")
     return int(sum(float(n) * _UNITS[u] for n, u in parts))
 

@@ -23,7 +23,20 @@ def chain(cluster, tmp_path_factory):
         fcntl.flock(lock, fcntl.LOCK_EX)
         box = Sandbox().start()
         work = tmp_path_factory.mktemp("alert-chain")
-        chain = AlertChain(box, work / "incidents", work).start(verbose=True)  # -v: the source logs what it forwards
+        settings = box.settings()
+        # The escalation clock with deadlines in seconds: the team lead after 60 s, later than any recovery here.
+        escalation = {
+            "emergency_escalation_chain": [
+                {"role": "On-Call Engineer", "after": 0},
+                {"role": "Team Lead", "after": "60s", "pagerduty_escalation_level": 2},
+                {"role": "Engineering Manager", "after": "120s", "pagerduty_escalation_level": 3}],
+            "escalation_poll_interval": 1,
+            "emergency_pagerduty_api_token": settings["pagerduty_api_token"],
+            "emergency_pagerduty_api_url": settings["pagerduty_api_url"],
+            "emergency_pagerduty_from": settings["pagerduty_from"],
+        }
+        # -v: the source logs what it forwards
+        chain = AlertChain(box, work / "incidents", work).start(verbose=True, extra_vars=escalation)
         try:
             yield chain
         finally:

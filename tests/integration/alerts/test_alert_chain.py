@@ -34,9 +34,10 @@ def runs_of(chain, incident, play):
 
 
 def closed(chain, incident):
-    """The close run (alert resolved) wrote its postmortem: everything it does is done."""
-    return any(e["play"] == CLOSE and e["action"].endswith(".incident_report") and e["status"] in ("ok", "changed")
-               for e in chain.timeline(incident))
+    """The close run (alert resolved) showed its response times, its last task: everything it does is done (the
+    postmortem, the review invitation, the PagerDuty note)."""
+    return any(e["play"] == CLOSE and e["task"].endswith("Show the response times against the severity target")
+               and e["status"] == "ok" for e in chain.timeline(incident))
 
 
 def quiet(chain, alertname):
@@ -89,6 +90,11 @@ def test_bad_image_is_detected_rolled_back_and_the_incident_resolved(chain):
     assert any("Resolved" in json.dumps(m) and incident["incident_id"] in json.dumps(m) for m in slack)
     record = read_incident(incident)
     assert record["alert"]["status"] == "resolved" and record["resolved_at"] >= record["alert_started_at"]
+    # The declaration started the escalation clock; the recovery stopped it before the team lead's deadline.
+    escalation = Path(incident["incident_dir"]) / "escalation"
+    assert (escalation / "clock.json").exists()
+    assert json.loads((escalation / "stopped.json").read_text())["reason"] == "recovered"
+    assert not clock_running(escalation) and not chain.sandbox.escalations
     report = (Path(incident["incident_dir"]) / "postmortem.md").read_text()
     assert "## Alert" in report and "Embedding service is down" in report
     assert "| time to detect | n/a |" not in report and "| time to resolve | n/a |" not in report
@@ -118,6 +124,54 @@ def test_queue_backlog_alert_scales_workers_within_bounds_until_it_resolves(chai
     # Alertmanager sent the group again while it fired (repeat_interval), and none of that started a second run.
     assert alertmanager_notifications(chain) - notifications_before >= 3
     assert len(since(chain.incidents_of("EmbeddingQueueDepthCritical"), fault)) == 1
+
+
+def clock_running(escalation):
+    """Whether an escalation clock process still holds the incident's clock lock."""
+    import fcntl
+
+    with open(escalation / "clock.lock", "r+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return True
+    return False
+
+
+def test_an_alert_nobody_acts_on_escalates_until_someone_acknowledges(chain):
+    """No automation for a critical cost alert: the page goes out, nobody acknowledges, the clock pages the team
+    lead at 60 s; an acknowledgement in PagerDuty then stops it before the engineering manager's turn."""
+    started = time.time()
+    start = datetime.datetime.now(datetime.timezone.utc).isoformat()
+    alert = {"startsAt": start, "labels": {"alertname": "EmbeddingCostCritical", "severity": "critical",
+                                           "cluster": "escalation"}, "annotations": {"summary": "Spend over budget"}}
+    chain.post_alertmanager([alert])
+    (incident,) = wait_for("the EmbeddingCostCritical incident",
+                           lambda: [i for i in since(chain.incidents_of("EmbeddingCostCritical"), started)
+                                    if (chain.pagerduty(i["incident_id"]) or {}).get("status") == "triggered"], 120)
+    key = f"mataresit-{incident['incident_id']}"
+    (paged,) = wait_for("the team lead paged", lambda: [
+        e for e in chain.sandbox.escalations if chain.sandbox.incidents[e["incident"]]["incident_key"] == key], 120)
+    assert paged["level"] == 2 and read_incident(incident)["severity"] == "P1"
+
+    pd_incident = chain.sandbox.incidents[paged["incident"]]
+    settings = chain.sandbox.settings()
+    request = urllib.request.Request(
+        f"{settings['pagerduty_api_url']}/incidents/{pd_incident['id']}", method="PUT",
+        data=json.dumps({"incident": {"type": "incident_reference", "status": "acknowledged"}}).encode(),
+        headers={"Authorization": f"Token token={settings['pagerduty_api_token']}", "From": settings["pagerduty_from"],
+                 "Accept": "application/vnd.pagerduty+json;version=2", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        assert resp.status == 200
+    escalation = Path(incident["incident_dir"]) / "escalation"
+    wait_for("the clock stopped by the acknowledgement", lambda: not clock_running(escalation), 30)
+    assert json.loads((escalation / "stopped.json").read_text())["reason"] == "acknowledged"
+    assert [e["level"] for e in chain.sandbox.escalations if e["incident"] == pd_incident["id"]] == [2]
+    pages = [e for e in chain.timeline(incident) if e["phase"] == "escalate" and e["status"] == "changed"]
+    assert [e["task"] for e in pages] == ["Page Team Lead (escalation level 2)", "Stop the escalation clock: acknowledged"]
+
+    chain.post_alertmanager([dict(alert, endsAt=datetime.datetime.now(datetime.timezone.utc).isoformat())])
+    wait_for("the incident closed", lambda: closed(chain, incident), 300)
 
 
 FORGED = {"version": "4", "groupKey": "{}:{}", "status": "firing", "receiver": "x", "alerts": [{
@@ -225,7 +279,7 @@ def test_template_payloads_in_alert_fields_run_nothing_and_appear_literally(chai
     chain.post_alertmanager(alerts())  # sent again, as a client retrying would: starts nothing
     chain.post_alertmanager(alerts(ends=datetime.datetime.now(datetime.timezone.utc).isoformat()))
     for record in (down[0], cost[0]):
-        wait_for(f"{record['incident_id']} closed", lambda r=record: closed(chain, r), 120)
+        wait_for(f"{record['incident_id']} closed", lambda r=record: closed(chain, r), 300)
 
     assert not any(mark.exists() for mark in marks.values()), "an alert field was evaluated as a template"
     assert {name: chain.deployment(name)["metadata"]["generation"] for name in (APP, WORKERS)} == generations

@@ -17,8 +17,8 @@ BAD = "paperless-maverick:v2-bad"
 
 def run_playbook(cluster, sandbox, namespace, incident_id, incidents, *extra, playbook="playbooks/p0-outage.yml",
                  reason="api 5xx after deploy", inventories=("inventories/local",)):
-    """ansible-playbook with the local inventory, a per-test namespace (None: the inventory's) and incident
-    workspace root."""
+    """ansible-playbook with the local inventory, a per-test namespace (None: the inventory's), incident id (None:
+    the playbook's own) and incident workspace root."""
     settings = incidents / "sandbox.json"
     settings.write_text(json.dumps(sandbox.settings()))
     env = dict(os.environ, MRE_INCIDENTS_DIR=str(incidents), MRE_KUBECONFIG=cluster["kubeconfig"],
@@ -28,7 +28,9 @@ def run_playbook(cluster, sandbox, namespace, incident_id, incidents, *extra, pl
                PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
     cmd = [str(Path(sys.executable).parent / "ansible-playbook"), playbook,
            *[arg for inventory in inventories for arg in ("-i", str(inventory))],
-           "-e", f'reason="{reason}"', "-e", f"incident_id={incident_id}", "-e", f"@{settings}", *extra]
+           "-e", f'reason="{reason}"', "-e", f"@{settings}", *extra]
+    if incident_id is not None:
+        cmd += ["-e", f"incident_id={incident_id}"]
     if namespace is not None:
         cmd += ["-e", f"emergency_namespace={namespace}"]
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900, check=False)
