@@ -102,6 +102,10 @@ class InProcessAction(ActionBase):
                 os.setsid()
                 if os.fork():
                     os._exit(0)  # the job is nobody's child: this task's worker ends without waiting for it
+                # Off the run's terminal and pipes (a caller waiting for ansible-playbook's output never waits for it).
+                null = os.open(os.devnull, os.O_RDWR)
+                for stream in (0, 1, 2):
+                    os.dup2(null, stream)
 
                 def over_time(_signum, _frame):
                     raise TimeoutError(f"Job reached maximum time limit of {limit} seconds.")
