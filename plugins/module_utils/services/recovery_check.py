@@ -6,8 +6,6 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import EmergencyError
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.args import K8S_AUTH_ARG_SPEC
-from ansible_collections.mataresit.emergency.plugins.module_utils.module_runner import Context, execute
 from ansible_collections.mataresit.emergency.plugins.module_utils.services import (
     health_probe, metrics_probe, rollout, triage)
 
@@ -17,15 +15,9 @@ METRICS_DEFAULTS = {"url": None, "url_validate_certs": True, "service": None, "a
 
 def operation(ctx):
     p = ctx.params
-    connection = {key: p.get(key) for key in K8S_AUTH_ARG_SPEC}
 
     def run(part_of, **params):
-        """A part of the check: its own module's service, with a client of its own (the parts run at once)."""
-        part = Context(dict(connection, **params), check_mode=ctx.check_mode, no_log_values=ctx.no_log_values,
-                       transport=ctx.transport)
-        result = execute(part, part_of.operation)
-        ctx.warnings.extend(result.pop("warnings", []))
-        return result
+        return ctx.run_part(part_of.operation, **params)
 
     def rolled_out(name):
         try:
@@ -35,8 +27,10 @@ def operation(ctx):
         except EmergencyError as exc:  # a rollout that did not complete is a failure of the check, not of the step
             return {"changed": False, "failed": True, "name": name, "msg": str(exc)}
 
-    probe = {"expected_status": [200], "timeout": 5, "retries": 2, "max_latency_ms": p["max_latency_ms"],
-             "max_peak_latency_ms": None, "fail_on_unhealthy": False}
+    def probe(targets, samples):
+        return run(health_probe, **dict(health_probe.DEFAULTS, targets=targets, samples=samples,
+                                        max_latency_ms=p["max_latency_ms"]))
+
     result = {"changed": False, "health": None, "metrics": None, "load": None}
     deployments = p["deployments"] or []
     with ThreadPoolExecutor(max(3, len(deployments))) as pool:
@@ -46,10 +40,9 @@ def operation(ctx):
         metrics = pool.submit(run, metrics_probe, **dict(METRICS_DEFAULTS, **(p["metrics"] or {}))) \
             if p["metrics"] else None
         if p["health_targets"]:
-            result["health"] = run(health_probe, targets=p["health_targets"], samples=p["samples"], **probe)
+            result["health"] = probe(p["health_targets"], p["samples"])
             if p["load_requests"] > 0:  # after the latency samples, which it would disturb
-                result["load"] = run(health_probe, targets=p["health_targets"][:1], samples=p["load_requests"],
-                                     **probe)
+                result["load"] = probe(p["health_targets"][:1], p["load_requests"])
         result["triage"] = triaged.result()
         result["metrics"] = metrics.result() if metrics else None
     result["failures"] = failures(result)
