@@ -11,7 +11,9 @@ from ansible.utils.vars import load_extra_vars
 from ansible_collections.mataresit.emergency.plugins.module_utils import workspace
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import EmergencyError
 from ansible_collections.mataresit.emergency.plugins.module_utils.operator_input import free_text
-from ansible_collections.mataresit.emergency.plugins.plugin_utils.in_process import InProcessAction
+from ansible_collections.mataresit.emergency.plugins.plugin_utils.in_process import InProcessAction, preload
+
+preload(__name__)  # once in ansible-playbook's process, shared by the workers of every task
 
 
 class ActionModule(InProcessAction):

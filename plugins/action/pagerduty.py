@@ -5,5 +5,7 @@
 from __future__ import annotations
 
 from ansible_collections.mataresit.emergency.plugins.plugin_utils.in_process import InProcessAction as ActionModule
+from ansible_collections.mataresit.emergency.plugins.plugin_utils.in_process import preload
 
 __all__ = ["ActionModule"]
+preload(__name__)  # once in ansible-playbook's process, shared by the workers of every task

@@ -32,6 +32,19 @@ COLLECTION = "mataresit.emergency"
 PROFILE = "legacy"
 
 
+def preload(action_name):
+    """Import the module of an action (`ansible_collections...plugins.action.<module>`) with everything it imports.
+
+    The strategy loads each task's action in the ansible-playbook process before forking the task's workers, so
+    the imports are made once there and shared by every worker instead of repeated by each. A module that cannot
+    be imported here fails in its run, with its own message.
+    """
+    try:
+        importlib.import_module(f"ansible_collections.{COLLECTION}.plugins.modules.{action_name.rsplit('.', 1)[-1]}")
+    except Exception:  # pylint: disable=broad-except
+        pass
+
+
 class InProcessAction(ActionBase):
     """Runs the task's module in this process when it would run with this Python on this machine."""
 
