@@ -115,7 +115,7 @@ options:
     description:
       - Further secrets to rotate with O(default_rule), by name, or V(all) for every Opaque secret of the namespace
         (service-account tokens, Helm release secrets, immutable and structured-type secrets are skipped and
-        listed in RV(skipped)).
+        listed in RV(skipped_secrets)).
     type: list
     elements: str
     default: []
