@@ -167,8 +167,8 @@ options:
   health_targets:
     description:
       - Endpoints to probe while the namespace is read, each as a target of M(mataresit.emergency.health_probe)
-        (C(name), C(url) or C(service), C(expected_status), C(timeout), C(contains), ...): the runbook's health curls
-        and the assessment in one step. The probe's result is RV(health); it never changes the verdict.
+        (C(name), C(url) or C(service), C(expected_status), C(timeout), C(contains), ...), so that the runbook's
+        health curls and the assessment are one step. The probe's result is RV(health); it never changes the verdict.
     type: list
     elements: dict
     default: []

@@ -9,8 +9,9 @@ from ansible_collections.mataresit.emergency.plugins.module_utils.http import ch
 from ansible_collections.mataresit.emergency.plugins.module_utils.probe import Prober, Target, unhealthy_summary
 
 # The module-level options of a probe run as a part of another module (triage, recovery_check).
-DEFAULTS = {"expected_status": [200], "samples": 1, "timeout": 5, "retries": 2, "max_latency_ms": None,
-            "max_peak_latency_ms": None, "fail_on_unhealthy": False}
+# (the caller gives targets, samples and max_latency_ms)
+DEFAULTS = {"expected_status": [200], "timeout": 5, "retries": 2, "max_peak_latency_ms": None,
+            "fail_on_unhealthy": False}
 
 
 def build_targets(params):

@@ -28,8 +28,8 @@ def operation(ctx):
             return {"changed": False, "failed": True, "name": name, "msg": str(exc)}
 
     def probe(targets, samples):
-        return run(health_probe, **dict(health_probe.DEFAULTS, targets=targets, samples=samples,
-                                        max_latency_ms=p["max_latency_ms"]))
+        return run(health_probe, targets=targets, samples=samples, max_latency_ms=p["max_latency_ms"],
+                   **health_probe.DEFAULTS)
 
     result = {"changed": False, "health": None, "metrics": None, "load": None}
     deployments = p["deployments"] or []

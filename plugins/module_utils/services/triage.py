@@ -38,7 +38,8 @@ def operation(ctx):
     # The endpoints probed while the namespace is read (health_probe's service, a client of its own).
     with ThreadPoolExecutor(1) as pool:
         probing = pool.submit(ctx.run_part, health_probe.operation,
-                              **dict(health_probe.DEFAULTS, targets=targets, samples=ctx.params["health_samples"]))
+                              targets=targets, samples=ctx.params["health_samples"], max_latency_ms=None,
+                              **health_probe.DEFAULTS)
         result = assess(ctx.client, ctx.params)
         result["health"] = probing.result()
     return dict(result, changed=False)

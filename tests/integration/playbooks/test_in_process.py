@@ -11,7 +11,6 @@ from pathlib import Path
 from tests.integration.helpers import REPO
 
 
-
 def run(cluster, namespace, tmp_path, *extra):
     results = tmp_path / f"results-{len(list(tmp_path.glob('results-*')))}.json"
     env = dict(os.environ, MRE_KUBECONFIG=cluster["kubeconfig"], ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),

@@ -1,9 +1,7 @@
 """recovery_check's verdict: what fails a validation, one line each, and what is only reported."""
 from __future__ import annotations
 
-
 from ansible_collections.mataresit.emergency.plugins.module_utils.services.recovery_check import failures
-
 
 
 def result(**parts):
@@ -33,5 +31,5 @@ def test_each_failed_part_is_one_line_in_order():
 
 
 def test_a_finding_no_option_repairs_is_reported_not_failed():
-    assert failures(result(triage={"findings": [{"kind": "Service", "name": "s", "options": [],
-                                                  "evidence": ["service s has no ready endpoint"]}]})) == []
+    reported = {"kind": "Service", "name": "s", "options": [], "evidence": ["service s has no ready endpoint"]}
+    assert failures(result(triage={"findings": [reported]})) == []
