@@ -75,14 +75,14 @@ sanity: venv
 docs: venv
 	bash tools/build_docs.sh
 
-# Speed against the runbook's own kubectl and curl commands on the same cluster (prints ratios).
+# Speed against the runbook's own kubectl and curl commands on the same cluster: one table (medians of 3 runs,
+# ratios, JSON in run/bench/p0_bench.json). BENCH_ARGS="--before DIR" times an earlier checkout as well.
+# benchmarks/*_bench.py time single modules and the double fault on their own.
 bench: venv
 	$(BIN)/python tools/k8s_build.py --kubectl
 	$(BIN)/python tools/localcluster.py up
 	PATH="$$($(BIN)/python -c 'from tools import k8s_build; print(k8s_build.bin_dir())'):$$PATH" \
-	  sh -c '$(BIN)/python benchmarks/triage_bench.py --pods 5000 --cleanup && \
-	         $(BIN)/python benchmarks/deployments_bench.py --cleanup && $(BIN)/python benchmarks/probe_bench.py && \
-	         $(BIN)/python benchmarks/recovery_bench.py --cleanup'
+	  $(BIN)/python benchmarks/p0_bench.py --cleanup $(BENCH_ARGS)
 
 # From a bad deploy to a resolved incident through Prometheus, Alertmanager and the rulebook (prints seconds).
 bench-alerts: venv

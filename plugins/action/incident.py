@@ -6,20 +6,20 @@ from __future__ import annotations
 
 import os
 
-from ansible.plugins.action import ActionBase
 from ansible.utils.vars import load_extra_vars
 
 from ansible_collections.mataresit.emergency.plugins.module_utils import workspace
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import EmergencyError
 from ansible_collections.mataresit.emergency.plugins.module_utils.operator_input import free_text
+from ansible_collections.mataresit.emergency.plugins.plugin_utils.in_process import InProcessAction, preload
+
+preload(__name__)  # once in ansible-playbook's process, shared by the workers of every task
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _supports_check_mode = True
+class ActionModule(InProcessAction):
 
     def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
+        result = super(InProcessAction, self).run(tmp, task_vars)  # ActionBase's: the module runs below
         task_vars = task_vars or {}
         args = dict(self._task.args)
         try:
@@ -33,8 +33,8 @@ class ActionModule(ActionBase):
         except (EmergencyError, TypeError, ValueError) as exc:
             return dict(result, failed=True, msg=str(exc) if isinstance(exc, EmergencyError) else
                         f"lock_timeout must be a number of seconds, not {self._task.args.get('lock_timeout')!r}")
-        result.update(self._execute_module(module_name="mataresit.emergency.incident", module_args=args,
-                                           task_vars=task_vars))
+        result.update(self.run_module(module_name="mataresit.emergency.incident", module_args=args,
+                                      task_vars=task_vars))
         directory = result.get("incident_dir")
         if result.get("failed") or self._play_context.check_mode or not directory or not result.get("found", True) \
                 or self._connection.transport != "local":

@@ -18,6 +18,7 @@ from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.deps import IMPORT_ERRORS
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError, EmergencyError
+from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.args import K8S_AUTH_ARG_SPEC
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.client import K8sClient
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.connection import inline_secrets
 
@@ -76,6 +77,15 @@ class Context:
         if self._client is None:
             self._client = K8sClient.from_params(self.params, self.no_log_values, transport=self.transport)
         return self._client
+
+    def run_part(self, operation, **params):
+        """Another module's operation as a part of this one (triage's probe, recovery_check's parts): this run's
+        connection options and check mode, a client of its own (parts may run at once); its warnings are this run's."""
+        part = Context(dict({key: self.params.get(key) for key in K8S_AUTH_ARG_SPEC}, **params),
+                       check_mode=self.check_mode, no_log_values=self.no_log_values, transport=self.transport)
+        result = execute(part, operation)
+        self.warnings.extend(result.pop("warnings", []))
+        return result
 
     def close(self):
         if self._client is not None:

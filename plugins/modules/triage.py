@@ -164,6 +164,20 @@ options:
         description: Whether to read the log tail of one of its pods (a failing one first).
         type: bool
         default: true
+  health_targets:
+    description:
+      - Endpoints to probe while the namespace is read, each as a target of M(mataresit.emergency.health_probe)
+        (C(name), C(url) or C(service), C(expected_status), C(timeout), C(contains), ...), so that the runbook's
+        health curls and the assessment are one step. The probe's result is RV(health); it never changes the verdict.
+    type: list
+    elements: dict
+    default: []
+    version_added: 0.2.0
+  health_samples:
+    description: Requests per endpoint of O(health_targets) (latency percentiles).
+    type: int
+    default: 3
+    version_added: 0.2.0
 notes:
   - Without the metrics API, RV(metrics_available) is false and RV(metrics_reason) says why.
   - Needs list access to pods, replicasets, deployments, services, endpointslices and events of the namespace;
@@ -193,6 +207,13 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+health:
+  description:
+    - The probe of O(health_targets), as M(mataresit.emergency.health_probe) returns it (C(healthy), C(unhealthy),
+      C(targets) with status codes and latency percentiles).
+  returned: when O(health_targets) is given
+  type: dict
+  version_added: 0.2.0
 verdict:
   description: C(recent_bad_deploy), C(resource_exhaustion), C(node_failure), C(dependency_down) or C(unknown).
   returned: success
@@ -340,6 +361,8 @@ ARGUMENT_SPEC = k8s_spec(
     history_limit=dict(type="int", default=10),
     logs=dict(type="dict", options=LOGS_SPEC, apply_defaults=True),
     extra_targets=dict(type="list", elements="dict", options=EXTRA_TARGET_SPEC, default=[]),
+    health_targets=dict(type="list", elements="dict", default=[]),
+    health_samples=dict(type="int", default=3),
 )
 
 

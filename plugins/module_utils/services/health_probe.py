@@ -8,6 +8,11 @@ from ansible_collections.mataresit.emergency.plugins.module_utils.errors import 
 from ansible_collections.mataresit.emergency.plugins.module_utils.http import checked_url
 from ansible_collections.mataresit.emergency.plugins.module_utils.probe import Prober, Target, unhealthy_summary
 
+# The module-level options of a probe run as a part of another module (triage, recovery_check).
+# (the caller gives targets, samples and max_latency_ms)
+DEFAULTS = {"expected_status": [200], "timeout": 5, "retries": 2, "max_peak_latency_ms": None,
+            "fail_on_unhealthy": False}
+
 
 def build_targets(params):
     """Targets from module params: per-target options fall back to the module-level ones."""

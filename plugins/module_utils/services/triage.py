@@ -3,8 +3,10 @@ then judge (triage/verdict.py). Reads only."""
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import resources
+from ansible_collections.mataresit.emergency.plugins.module_utils.services import health_probe
 from ansible_collections.mataresit.emergency.plugins.module_utils.triage import verdict
 from ansible_collections.mataresit.emergency.plugins.module_utils.triage.gather import Gathering
 
@@ -30,4 +32,14 @@ def check_names(params):
 
 def operation(ctx):
     check_names(ctx.params)
-    return dict(assess(ctx.client, ctx.params), changed=False)
+    targets = ctx.params.get("health_targets")
+    if not targets:
+        return dict(assess(ctx.client, ctx.params), changed=False)
+    # The endpoints probed while the namespace is read (health_probe's service, a client of its own).
+    with ThreadPoolExecutor(1) as pool:
+        probing = pool.submit(ctx.run_part, health_probe.operation,
+                              targets=targets, samples=ctx.params["health_samples"], max_latency_ms=None,
+                              **health_probe.DEFAULTS)
+        result = assess(ctx.client, ctx.params)
+        result["health"] = probing.result()
+    return dict(result, changed=False)
