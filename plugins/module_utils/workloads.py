@@ -182,6 +182,10 @@ def new_pods(client, obj):
     if not selector:
         return []
     if kind == "Deployment":
+        if (obj.get("status") or {}).get("observedGeneration", 0) < md.get("generation", 0):
+            # The controller has not seen the current template yet (an undo just landed, or the control plane is
+            # catching up after a restart): its revision annotation still names the previous ReplicaSet.
+            return []
         revision = revision_of(obj)
         current = [rs for rs in owned_replicasets(client, obj) if revision_of(rs) == revision]
         if not current:

@@ -253,3 +253,25 @@ def test_a_rollout_whose_new_pods_crash_fails_fast_naming_the_cause(api, client,
         workloads.wait_for_rollout(client, "ns", "app", timeout=300, sleep=0.01, grace=0)
     assert "the rollout of deployment ns/app cannot succeed: 1 new pod(s) CrashLoopBackOff" in str(err.value)
     assert err.value.details["pods"] == ["app-new22-x"]
+
+
+def test_new_pods_are_none_until_the_controller_has_seen_the_current_template():
+    """Right after an undo (or while the control plane catches up after a restart) the revision annotation still
+    names the bad ReplicaSet: its crash-looping pods are not the rollout's new pods, so fail-fast waits."""
+    from ansible_collections.mataresit.emergency.plugins.module_utils import workloads
+
+    class Client:
+        calls = []
+
+        def list(self, path, label_selector=None):
+            self.calls.append(path)
+            return []
+
+    client = Client()
+    deployment = {"kind": "Deployment", "metadata": {"namespace": "ns", "name": "app", "generation": 4,
+                                                      "annotations": {"deployment.kubernetes.io/revision": "2"}},
+                  "spec": {"selector": {"matchLabels": {"app": "app"}}}, "status": {"observedGeneration": 3}}
+    assert workloads.new_pods(client, deployment) == [] and client.calls == []
+    deployment["status"]["observedGeneration"] = 4
+    workloads.new_pods(client, deployment)
+    assert client.calls  # once observed, the current ReplicaSet's pods are looked up
