@@ -6,6 +6,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import EmergencyError
+from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import resources
 from ansible_collections.mataresit.emergency.plugins.module_utils.services import (
     health_probe, metrics_probe, rollout, triage)
 
@@ -31,8 +32,12 @@ def operation(ctx):
         return run(health_probe, targets=targets, samples=samples, max_latency_ms=p["max_latency_ms"],
                    **health_probe.DEFAULTS)
 
-    result = {"changed": False, "health": None, "metrics": None, "load": None}
     deployments = p["deployments"] or []
+    # Names are checked before any request: a bad one is the caller's error, not a failed rollout.
+    resources.segment(p["namespace"], "namespace", "label")
+    for index, name in enumerate(deployments):
+        resources.segment(name, f"deployments[{index}]")
+    result = {"changed": False, "health": None, "metrics": None, "load": None}
     with ThreadPoolExecutor(max(3, len(deployments))) as pool:
         # The rollouts first: what follows looks at the workload they leave.
         result["rollouts"] = list(pool.map(rolled_out, deployments))
