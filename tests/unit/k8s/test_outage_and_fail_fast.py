@@ -268,8 +268,9 @@ def test_new_pods_are_none_until_the_controller_has_seen_the_current_template():
             return []
 
     client = Client()
-    deployment = {"kind": "Deployment", "metadata": {"namespace": "ns", "name": "app", "generation": 4,
-                                                      "annotations": {"deployment.kubernetes.io/revision": "2"}},
+    metadata = {"namespace": "ns", "name": "app", "generation": 4,
+                "annotations": {"deployment.kubernetes.io/revision": "2"}}
+    deployment = {"kind": "Deployment", "metadata": metadata,
                   "spec": {"selector": {"matchLabels": {"app": "app"}}}, "status": {"observedGeneration": 3}}
     assert workloads.new_pods(client, deployment) == [] and client.calls == []
     deployment["status"]["observedGeneration"] = 4
