@@ -13,6 +13,8 @@ description:
   - Appends one JSON line per task result (UTC start and end, cluster, play, phase, task, action, status,
     message, the objects the task changed and a short summary of its result) to C(timeline.jsonl) in the
     incident workspace, so that the post-incident report can rebuild what happened and when.
+  - Each line is in the file as soon as its task ends. The lines of tasks that changed something or failed are
+    put on disk (fsync) at once, with every line before them; the others at the latest when the run ends.
   - The workspace is the C(incident_dir) returned by M(mataresit.emergency.incident); results that arrive
     before it is known are buffered and written once it is.
   - Results of tasks with C(no_log) are recorded as censored; secret-looking keys and values are masked, and so
@@ -101,7 +103,9 @@ class CallbackModule(CallbackBase):
         if self._dir is None:
             self._buffer.append(entry)
             return
-        workspace.append_timeline(self._dir, entry)
+        # Every line is in the file at once; what changed or failed is also put on disk at once (with the lines
+        # before it), the rest at the latest when the run ends.
+        workspace.append_timeline(self._dir, entry, durable=entry.get("status") not in ("ok", "skipped"))
 
     # -- events ----------------------------------------------------------------
     def v2_playbook_on_play_start(self, play):
@@ -135,6 +139,10 @@ class CallbackModule(CallbackBase):
         self._write(entry)
         if announced and self._dir is None:
             self._open(announced)
+
+    def v2_playbook_on_stats(self, stats):
+        if self._dir is not None:
+            workspace.sync_timeline(self._dir)
 
     def v2_runner_on_ok(self, result):
         self._record(result, "ok")

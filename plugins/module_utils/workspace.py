@@ -220,15 +220,20 @@ def write_private(path, data, exclusive=False):
     return path
 
 
-def append_line(path, line):
-    """Append one line to a 0600 file (created on first use), durably; a line cut short earlier is ended first."""
+def append_line(path, line, durable=True):
+    """Append one line to a 0600 file (created on first use); a line cut short earlier is ended first.
+
+    The line is in the file once this returns (a crash of the process loses nothing); with durable it is also on
+    disk (fsync), which also makes every line appended before it durable.
+    """
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0o600)
         try:
             size = os.fstat(fd).st_size
             ended = size == 0 or os.pread(fd, 1, size - 1) == b"\n"
             os.write(fd, (("" if ended else "\n") + line.rstrip("\n") + "\n").encode("utf-8"))
-            os.fsync(fd)
+            if durable:
+                os.fsync(fd)
         finally:
             os.close(fd)
     except OSError as exc:
@@ -254,8 +259,20 @@ def read_incident(incident_dir):
     return _read_json(os.path.join(incident_dir, INCIDENT_FILE))
 
 
-def append_timeline(incident_dir, entry):
-    append_line(os.path.join(incident_dir, TIMELINE_FILE), json.dumps(entry, sort_keys=True, default=str))
+def append_timeline(incident_dir, entry, durable=True):
+    append_line(os.path.join(incident_dir, TIMELINE_FILE), json.dumps(entry, sort_keys=True, default=str), durable)
+
+
+def sync_timeline(incident_dir):
+    """Put every line appended to the timeline so far on disk (see append_line)."""
+    try:
+        fd = os.open(os.path.join(incident_dir, TIMELINE_FILE), os.O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+    except OSError:
+        return  # nothing appended yet
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def append_remediation(incident_dir, cluster, entry):

@@ -221,6 +221,9 @@ MODULES = [
     Case("incident_records-unknown-category", "incident_records",
          lambda e: dict(incident_dir=str(e.workspace), cluster="local", categories=["everything"]),
          r"value of categories must be one or more of"),
+    Case("job_result-path-as-jid", "job_result",
+         lambda e: dict(jid="../../etc/passwd", async_dir=str(e.workspace)),
+         r"jid must be the ansible_job_id a task started with async registered"),
     # -- recovery, drills and the escalation clock --------------------------------------------------------
     Case("recover-plan-bad-name", "recover",
          lambda e: dict(kubeconfig=e.kubeconfig,

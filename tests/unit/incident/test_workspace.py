@@ -52,6 +52,35 @@ def test_timeline_lines_are_appended_privately(tmp_path):
     assert stat.S_IMODE((tmp_path / workspace.TIMELINE_FILE).stat().st_mode) == 0o600
 
 
+def test_a_timeline_line_is_in_the_file_at_once_and_on_disk_when_asked(tmp_path, monkeypatch):
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(workspace.os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    workspace.append_timeline(str(tmp_path), {"task": "read"}, durable=False)
+    assert [e["task"] for e in workspace.read_timeline(str(tmp_path))] == ["read"] and synced == []
+    workspace.append_timeline(str(tmp_path), {"task": "changed"})
+    assert len(synced) == 1
+    workspace.sync_timeline(str(tmp_path))
+    assert len(synced) == 2
+    workspace.sync_timeline(str(tmp_path / "nothing-yet"))  # no timeline: nothing to do
+    assert len(synced) == 2
+
+
+def test_the_timeline_callback_puts_changes_and_failures_on_disk_at_once_the_rest_at_the_end(tmp_path, monkeypatch):
+    from ansible_collections.mataresit.emergency.plugins.callback.incident_timeline import CallbackModule
+
+    calls = []
+    monkeypatch.setattr(workspace, "append_timeline", lambda d, e, durable=True: calls.append((e["status"], durable)))
+    monkeypatch.setattr(workspace, "sync_timeline", lambda d: calls.append(("end", True)))
+    callback = CallbackModule()
+    callback._dir = str(tmp_path)
+    for status in ("ok", "skipped", "changed", "failed", "unreachable", "ignored_failure"):
+        callback._write({"status": status})
+    callback.v2_playbook_on_stats(None)
+    assert calls == [("ok", False), ("skipped", False), ("changed", True), ("failed", True), ("unreachable", True),
+                     ("ignored_failure", True), ("end", True)]
+
+
 class Ctx:
     def __init__(self, **params):
         self.params = params
