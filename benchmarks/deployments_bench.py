@@ -18,10 +18,7 @@ the same operation in-process once. --sleep is the modules' wait_sleep.
 from __future__ import annotations
 
 import argparse
-import glob
 import json
-import os
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -31,6 +28,7 @@ from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import res
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.client import K8sClient
 from ansible_collections.mataresit.emergency.plugins.module_utils.module_runner import Context
 from ansible_collections.mataresit.emergency.plugins.module_utils.services import rollout, scale
+from benchmarks.common import find_kubectl, timed
 from tools.run_module import run_module_process
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,11 +36,6 @@ REPO = Path(__file__).resolve().parents[1]
 NS = "deploy-bench"
 APP = "paperless-maverick"
 GOOD, BAD = "paperless-maverick:latest", "paperless-maverick:v2-bad"
-
-
-def find_kubectl():
-    built = sorted(glob.glob(os.path.expanduser("~/.cache/mataresit-emergency/bin/*/kubectl")))
-    return shutil.which("kubectl") or (built[-1] if built else None)
 
 
 def requests_of(service, params):
@@ -53,12 +46,6 @@ def requests_of(service, params):
         return ctx.client.requests
     finally:
         ctx.close()
-
-
-def timed(fn):
-    start = time.monotonic()
-    fn()
-    return time.monotonic() - start
 
 
 def main():

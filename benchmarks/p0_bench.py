@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,23 +38,12 @@ from ansible_collections.mataresit.emergency.plugins.module_utils.errors import 
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import resources, waiter
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.client import K8sClient
 from benchmarks import triage_bench
-from benchmarks.recovery_bench import find_kubectl, until
+from benchmarks.common import find_kubectl, median, timed, until
 
 REPO = Path(__file__).resolve().parents[1]
 APP, WORKERS = "paperless-maverick", "embedding-queue-workers"
 GOOD, BAD = "paperless-maverick:latest", "paperless-maverick:v2-bad"
 HEALTH_PATHS = ("/health", "/health/ready", "/health/live")
-
-
-def median(values):
-    values = [v for v in values if v is not None]
-    return round(statistics.median(values), 3) if values else None
-
-
-def timed(fn):
-    started = time.perf_counter()
-    fn()
-    return time.perf_counter() - started
 
 
 class Runbook:

@@ -17,7 +17,6 @@ node of its own, stages both faults, and then recovers it one way, timing until 
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
 import shutil
@@ -32,26 +31,13 @@ from pathlib import Path
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConflictError, NotFoundError
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import objects, resources
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.client import K8sClient
+from benchmarks.common import find_kubectl, until
 
 REPO = Path(__file__).resolve().parents[1]
 WORKERS = "embedding-queue-workers"
 BAD = "paperless-maverick-worker:v2-bad"
 TAINT = "mataresit.test/owner"
 NODE_RESOURCES = {"cpu": "8", "memory": "32Gi", "pods": "110", "ephemeral-storage": "100Gi"}
-
-
-def find_kubectl():
-    built = sorted(glob.glob(os.path.expanduser("~/.cache/mataresit-emergency/bin/*/kubectl")))
-    return shutil.which("kubectl") or (built[-1] if built else None)
-
-
-def until(what, check, timeout=180):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise SystemExit(f"Failed to stage the benchmark: {what} within {timeout}s")
 
 
 class Stage:

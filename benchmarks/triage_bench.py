@@ -22,10 +22,8 @@ the k8s_build cache; without one the comparison is skipped.
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -35,6 +33,7 @@ from pathlib import Path
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import NotFoundError
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import resources
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.client import K8sClient
+from benchmarks.common import find_kubectl
 from tools.run_module import module_env
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,16 +42,6 @@ BIG_NS = "triage-bench"
 REF_NS = "triage-bench-ref"
 EXTRA_TARGETS = [{"name": "database", "namespace": "database", "label_selector": "app=postgresql"},
                  {"name": "ingress", "namespace": "kube-system", "label_selector": "app=ingress-nginx", "required": False}]
-
-
-def find_kubectl(explicit=None):
-    if explicit:
-        return explicit
-    found = shutil.which("kubectl")
-    if found:
-        return found
-    built = sorted(glob.glob(os.path.expanduser("~/.cache/mataresit-emergency/bin/*/kubectl")))
-    return built[-1] if built else None
 
 
 def run_triage(kubeconfig, namespace):

@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Attributes every module documents (each module states its support and details), and the action
-groups of meta/runtime.yml: K8S (group/mataresit.emergency.k8s) and NOTIFY (group/mataresit.emergency.notify)."""
+"""Attributes every module documents (each module states its support and details), the action
+groups of meta/runtime.yml: K8S (group/mataresit.emergency.k8s) and NOTIFY (group/mataresit.emergency.notify),
+and READ_ONLY: the check and diff mode support of a module that only reads (a module's own entries win)."""
 from __future__ import annotations
 
 
@@ -34,4 +35,14 @@ attributes:
     support: full
     membership:
       - mataresit.emergency.notify
+"""
+
+    READ_ONLY = r"""
+attributes:
+  check_mode:
+    support: full
+    details: Only reads; check mode makes the same reads.
+  diff_mode:
+    support: none
+    details: Nothing changes, so there is no diff.
 """

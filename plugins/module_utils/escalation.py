@@ -26,7 +26,7 @@ import time
 
 from ansible_collections.mataresit.emergency.plugins.module_utils import notifications, workspace
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError, EmergencyError
-from ansible_collections.mataresit.emergency.plugins.module_utils.triage.summarise import parse_duration
+from ansible_collections.mataresit.emergency.plugins.module_utils.durations import format_duration, parse_duration
 
 SEVERITIES = ("P0", "P1", "P2", "P3")
 RESPONDER_TYPES = ("user_reference", "escalation_policy_reference")
@@ -194,18 +194,9 @@ class Pager:
 
 
 def page_message(level, severity, elapsed, drill):
-    text = (f"{severity} incident neither acknowledged nor recovered {_human(elapsed)} after the declaration: "
+    text = (f"{severity} incident neither acknowledged nor recovered {format_duration(elapsed)} after the declaration: "
             f"paging {level['role']} (escalation level {level['level']})")
     return f"[DRILL] {text}" if drill else text
-
-
-def _human(seconds):
-    seconds = int(seconds)
-    if seconds < 120:
-        return f"{seconds}s"
-    if seconds < 7200:
-        return f"{seconds // 60} min"
-    return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}"
 
 
 def page_level(pager, incident_dir, level, severity, elapsed, check_mode=False, incident=None):

@@ -51,9 +51,17 @@ def render_checklist(items):
             continue
         lines += [f"### {title}", ""]
         lines += [f"- [{'x' if item['done'] else ' '}] {_md(item['item'])} - owner: {_md(item['owner'])}; "
-                  f"due {item['due'].replace('T', ' ')} UTC" for item in mine]
+                  f"due {utc_text(item['due'])}" for item in mine]
         lines.append("")
     return lines
+
+
+def utc_text(iso):
+    """An ISO 8601 time as printed for people: '2026-12-02 18:30 UTC' (naive times are UTC)."""
+    moment = datetime.datetime.fromisoformat(str(iso).replace("Z", "+00:00"))
+    if moment.tzinfo:
+        moment = moment.astimezone(datetime.timezone.utc)
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _md(text):

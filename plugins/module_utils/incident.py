@@ -315,7 +315,7 @@ def render_report(incident, entries, figures, impact=None, follow_ups=None, reso
             "Identify preventive measures", "Update monitoring and alerting", "Update runbooks and procedures"])]
     if extra.get("review"):
         lines += ["", "## Post-incident review", "",
-                  f"- {extra['review']['start'].replace('T', ' ')} UTC, {extra['review']['minutes']} minutes; invited: "
+                  f"- {followup.utc_text(extra['review']['start'])}, {extra['review']['minutes']} minutes; invited: "
                   f"{', '.join(extra['review']['attendees'])} (invitation: {extra['review']['path']})"]
     lines += _escalation_section(extra.get("escalation"))
     lines += _contacts_section(extra.get("contacts"))

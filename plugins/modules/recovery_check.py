@@ -27,13 +27,8 @@ extends_documentation_fragment:
   - mataresit.emergency.k8s_auth.WAIT
   - mataresit.emergency.attributes
   - mataresit.emergency.attributes.K8S
+  - mataresit.emergency.attributes.READ_ONLY
 attributes:
-  check_mode:
-    support: full
-    details: Only reads; check mode makes the same reads.
-  diff_mode:
-    support: none
-    details: Nothing changes, so there is no diff.
   platform:
     platforms: kubernetes
 options:

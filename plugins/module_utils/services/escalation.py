@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ansible_collections.mataresit.emergency.plugins.module_utils import escalation, workspace
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError
-from ansible_collections.mataresit.emergency.plugins.module_utils.triage.summarise import parse_duration
+from ansible_collections.mataresit.emergency.plugins.module_utils.durations import parse_duration
 
 
 def operation(ctx):

@@ -9,7 +9,7 @@ import json
 from ansible_collections.mataresit.emergency.plugins.module_utils import drill, escalation, followup, workspace
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError
 from ansible_collections.mataresit.emergency.plugins.module_utils.incident import now_utc, write_if_changed, write_report
-from ansible_collections.mataresit.emergency.plugins.module_utils.triage.summarise import parse_duration
+from ansible_collections.mataresit.emergency.plugins.module_utils.durations import parse_duration
 
 
 def operation(ctx):

@@ -15,13 +15,14 @@ from __future__ import annotations
 import datetime
 
 from ansible_collections.mataresit.emergency.plugins.module_utils import workloads
+from ansible_collections.mataresit.emergency.plugins.module_utils.durations import parse_duration
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import (
     ApiError, EmergencyError, NotFoundError, failing_to,
 )
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import objects, resources
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.objects import meta, quantity_or_none
 from ansible_collections.mataresit.emergency.plugins.module_utils.triage.summarise import (
-    PER_OWNER_SAMPLES, PodSummary, count_error_lines, merge_owner_stats, new_owner_stats, parse_duration,
+    PER_OWNER_SAMPLES, PodSummary, count_error_lines, merge_owner_stats, new_owner_stats,
     summarise_events, summarise_nodes, summarise_services,
 )
 
@@ -36,7 +37,7 @@ class Gathering:
     def __init__(self, client, params, now=None):
         self.client = client
         self.namespace = params["namespace"]
-        self.window = parse_duration(params.get("recent_deploy_window") or "1h")
+        self.window = parse_duration(params.get("recent_deploy_window") or "1h", "recent_deploy_window")
         self.max_events = params.get("max_events", 20)
         self.max_samples = params.get("max_samples", 20)
         self.threshold = params.get("usage_threshold", 0.9)

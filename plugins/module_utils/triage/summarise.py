@@ -7,7 +7,6 @@ from __future__ import annotations
 import heapq
 import re
 
-from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import objects
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.objects import meta, quantity_or_none
 
@@ -23,21 +22,6 @@ NEAR_LIMIT_REPORTED = 20
 # Problem classes of pods; a pod may fall in several.
 PROBLEM_CLASSES = ("crash_loop", "image_pull", "config_error", "oom_killed", "not_ready", "pending",
                    "pending_insufficient", "failed")
-
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(value, what="recent_deploy_window"):
-    """'1h', '90m', '1h30m', '45s' or plain seconds ('3600') -> seconds (int); `what` names it in the error."""
-    text = str(value).strip().lower()
-    if re.fullmatch(r"\d+(\.\d+)?", text):
-        return int(float(text))
-    parts = _DURATION.findall(text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise ConfigError(f"Failed to read {what}: '{value}' is not a duration; "
-                          "use seconds or a form such as 30m, 1h, 1h30m")
-    return int(sum(float(n) * _UNITS[u] for n, u in parts))
 
 
 # -- nodes ---------------------------------------------------------------------

@@ -8,6 +8,8 @@ triage module's DOCUMENTATION; keep both in step.
 """
 from __future__ import annotations
 
+from ansible_collections.mataresit.emergency.plugins.module_utils.durations import format_duration
+
 NODE_FAILURE = "node_failure"
 DEPENDENCY_DOWN = "dependency_down"
 RECENT_BAD_DEPLOY = "recent_bad_deploy"
@@ -45,12 +47,7 @@ def _more(count, samples, limit=5):
 def _age(seconds):
     if seconds is None:
         return "at an unknown time"
-    seconds = int(seconds)
-    if seconds < 120:
-        return f"{seconds}s ago"
-    if seconds < 7200:
-        return f"{seconds // 60}m ago"
-    return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m ago"
+    return f"{format_duration(seconds, compact=True)} ago"
 
 
 # -- rules -------------------------------------------------------------------

@@ -29,6 +29,16 @@ def test_checklist_items_are_due_at_the_end_of_their_window():
     assert items[2]["owner"] == "Incident commander"
     text = "\n".join(followup.render_checklist(items))
     assert "### Immediate post-recovery (0-30 minutes)\n\n- [x] Verify all systems operational - owner: On-Call" in text
+    assert "- [x] Verify all systems operational - owner: On-Call Engineer; due 2026-12-02 10:34 UTC\n" in text
+    assert "- [ ] Test recovery procedures - owner: Incident commander; due 2026-12-09 10:04 UTC\n" in text
+    assert "+00:00" not in text
+
+
+@pytest.mark.parametrize("iso, text", [
+    ("2026-12-02T18:30+00:00", "2026-12-02 18:30 UTC"), ("2026-12-02T18:30:59Z", "2026-12-02 18:30 UTC"),
+    ("2026-12-02T20:30+02:00", "2026-12-02 18:30 UTC"), ("2026-12-02T18:30", "2026-12-02 18:30 UTC")])
+def test_times_for_people_say_utc_once(iso, text):
+    assert followup.utc_text(iso) == text
 
 
 @pytest.mark.parametrize("item, message", [
@@ -96,6 +106,18 @@ def test_the_report_shows_each_severity_against_its_own_target():
     report = render_report(raised, entries, figures)
     assert "- Severity raised from P2 to P0 at 2026-12-02T10:20:00+00:00 (checkout down too)" in report
     assert "| P0 | 2026-12-02T10:20:00+00:00 | 5 | 1.0 | 9.0 | MISSED |" in report
+
+
+def test_the_report_prints_due_dates_and_the_review_start_in_utc_once():
+    entries = [entry(2, "notify"), entry(6, "recover")]
+    items = followup.checklist([{"item": "Update runbooks", "window": "short_term", "owner": "Team Lead"}], BASE, {})
+    review = {"start": "2026-12-03T12:04+00:00", "minutes": 60, "attendees": ["lead@example.com"],
+              "path": "/x/review.ics"}
+    report = render_report(INCIDENT, entries, phase_figures(INCIDENT, entries),
+                           followthrough={"checklist": items, "review": review})
+    assert "- [ ] Update runbooks - owner: Team Lead; due 2026-12-03 10:04 UTC\n" in report
+    assert "- 2026-12-03 12:04 UTC, 60 minutes; invited: lead@example.com (invitation: /x/review.ics)" in report
+    assert "+00:00 UTC" not in report
 
 
 def test_the_drill_is_scored_from_the_moment_the_fault_showed():

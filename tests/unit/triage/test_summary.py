@@ -5,10 +5,9 @@ import tracemalloc
 
 import pytest
 
-from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.objects import quantity_or_none as parse_quantity
 from ansible_collections.mataresit.emergency.plugins.module_utils.triage.summarise import (
-    PodSummary, count_error_lines, parse_duration, summarise_events, summarise_nodes,
+    PodSummary, count_error_lines, summarise_events, summarise_nodes,
     summarise_services,
 )
 from tests.unit.triage.builders import event, node, pod
@@ -167,18 +166,6 @@ def test_events_newest_first_and_bounded():
 def test_error_lines_are_counted_case_insensitively():
     lines, errors = count_error_lines("ok\nERROR: db down\nan Error here\nfine\nerrors=0\n")
     assert len(lines) == 5 and len(errors) == 3
-
-
-@pytest.mark.parametrize("text, seconds", [("1h", 3600), ("30m", 1800), ("1h30m", 5400), ("45s", 45),
-                                           ("3600", 3600), ("2d", 172800)])
-def test_parse_duration(text, seconds):
-    assert parse_duration(text) == seconds
-
-
-@pytest.mark.parametrize("text", ["", "1x", "h", "1h junk"])
-def test_parse_duration_rejects_garbage(text):
-    with pytest.raises(ConfigError, match="recent_deploy_window"):
-        parse_duration(text)
 
 
 @pytest.mark.parametrize("text, value", [("250m", 0.25), ("2", 2.0), ("1Gi", 2 ** 30), ("123456Ki", 123456 * 1024),
