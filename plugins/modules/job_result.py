@@ -18,12 +18,8 @@ version_added: 0.1.0
 author: mataresit engineers (@mataresit)
 extends_documentation_fragment:
   - mataresit.emergency.attributes
+  - mataresit.emergency.attributes.READ_ONLY
 attributes:
-  check_mode:
-    support: full
-    details: Only reads.
-  diff_mode:
-    support: none
   platform:
     platforms: posix
 options:
