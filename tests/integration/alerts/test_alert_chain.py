@@ -122,8 +122,9 @@ def test_queue_backlog_alert_scales_workers_within_bounds_until_it_resolves(chai
     assert depth < 100
     assert runs_of(chain, incident, "P1 worker queue backlog") == 1
     assert chain.pagerduty(incident["incident_id"])["opened"] == 1
-    # Alertmanager sent the group again while it fired (repeat_interval), and none of that started a second run.
-    assert alertmanager_notifications(chain) - notifications_before >= 3
+    # Alertmanager told the rulebook of the firing group and of its resolution (and again while it fired, when the
+    # backlog outlasted repeat_interval), and none of that started a second run.
+    assert alertmanager_notifications(chain) - notifications_before >= 2
     assert len(since(chain.incidents_of("EmbeddingQueueDepthCritical"), fault)) == 1
 
 
@@ -280,7 +281,8 @@ def test_template_payloads_in_alert_fields_run_nothing_and_appear_literally(chai
     chain.post_alertmanager(alerts())  # sent again, as a client retrying would: starts nothing
     chain.post_alertmanager(alerts(ends=datetime.datetime.now(datetime.timezone.utc).isoformat()))
     for record in (down[0], cost[0]):
-        wait_for(f"{record['incident_id']} closed", lambda r=record: closed(chain, r), 300)
+        # Alertmanager may see a group resolved only at its resolve_timeout (5 minutes): a bounded wait past it.
+        wait_for(f"{record['incident_id']} closed", lambda r=record: closed(chain, r), 420)
 
     assert not any(mark.exists() for mark in marks.values()), "an alert field was evaluated as a template"
     assert {name: chain.deployment(name)["metadata"]["generation"] for name in (APP, WORKERS)} == generations

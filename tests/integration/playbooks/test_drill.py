@@ -244,6 +244,9 @@ def app_on_own_node(k8s, namespace, deployed):
         k8s.core.delete_node(name)
 
 
+# Alone: with the other tests' pods being scheduled at the same time, the app's pods can take minutes to settle on
+# the test's node and back after the drill.
+@pytest.mark.exclusive
 def test_node_drill_moves_the_app_off_a_not_ready_node_and_heals_the_node(
         k8s, cluster, sandbox, namespace, app_on_own_node, tmp_path):
     node = app_on_own_node
