@@ -222,7 +222,8 @@ follow_ups_path:
   returned: with O(checklist)
   type: str
 review:
-  description: The review as scheduled (C(start) UTC, C(minutes), C(attendees), C(summary), C(path) of the invitation).
+  description: The review as scheduled (C(start) UTC, C(start_text) as printed for people, C(minutes), C(attendees),
+    C(summary), C(path) of the invitation).
   returned: with O(review)
   type: dict
 drill:

@@ -89,7 +89,8 @@ def _review(incident, base, review, link):
     text = followup.invitation(f"{incident['incident_id']}-review@mataresit.emergency", start,
                                datetime.timedelta(minutes=minutes), summary, description, review["organizer"],
                                attendees, review.get("location") or "", now=base)
-    return {"start": start.astimezone(datetime.timezone.utc).isoformat(timespec="minutes"), "minutes": minutes,
+    start_utc = start.astimezone(datetime.timezone.utc).isoformat(timespec="minutes")
+    return {"start": start_utc, "start_text": followup.utc_text(start_utc), "minutes": minutes,
             "attendees": attendees, "summary": summary}, text
 
 
