@@ -11,6 +11,7 @@ import yaml
 from ansible.plugins.action import ActionBase
 from ansible.utils.vars import load_extra_vars
 
+from ansible_collections.mataresit.emergency.plugins.module_utils.deps import load_yaml
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import EmergencyError
 from ansible_collections.mataresit.emergency.plugins.module_utils.operator_input import check
 
@@ -23,7 +24,7 @@ def role_specs(root=COLLECTION):
     for path in sorted(glob.glob(os.path.join(root, "roles", "*", "meta", "argument_specs.yml"))):
         try:
             with open(path, encoding="utf-8") as handle:
-                specs[path.split(os.sep)[-3]] = (yaml.safe_load(handle) or {}).get("argument_specs") or {}
+                specs[path.split(os.sep)[-3]] = (load_yaml(handle) or {}).get("argument_specs") or {}
         except (OSError, ValueError, AttributeError, yaml.YAMLError):
             continue  # a role without a readable spec has no typed options to check
     return specs

@@ -20,3 +20,10 @@ def optional_import(name):
     except ImportError:
         IMPORT_ERRORS[name.split(".")[0]] = traceback.format_exc()
         return None
+
+
+def load_yaml(stream):
+    """yaml.safe_load, with libyaml's parser where PyYAML was built with it (the same data, ~10x faster)."""
+    import yaml  # pylint: disable=import-outside-toplevel
+
+    return yaml.load(stream, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # nosec B506 - a safe loader

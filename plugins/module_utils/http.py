@@ -23,9 +23,11 @@ that the rules above allow to be repeated (never sent, or safe to repeat).
 from __future__ import annotations
 
 import email.utils
+import os
 import random
 import socket
 import ssl
+import threading
 import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -34,6 +36,9 @@ from ansible_collections.mataresit.emergency.plugins.module_utils.deps import op
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError
 
 httpx = optional_import("httpx")
+# httpx imports its transport (httpcore, h11) at the first client; imported here, it comes with this module
+# (once in ansible-playbook's process: plugin_utils/in_process.preload) instead of with each task's first client.
+httpcore = optional_import("httpcore")
 
 USER_AGENT = "mataresit.emergency"
 PROBE_USER_AGENT = f"{USER_AGENT} health_probe"  # the health and metrics probes
@@ -88,14 +93,55 @@ class Session:
         self.close()
 
 
+class _TrustOnFirstTLS(ssl.SSLContext):
+    """The verifying TLS context of `verify=True`, httpx's trust (SSL_CERT_FILE, SSL_CERT_DIR, else certifi's
+    bundle) loaded at the first TLS connection: parsing the bundle costs ~40 ms of CPU, which a module that only
+    speaks plain http (the local health endpoints, the sandbox) never pays. One per process, shared by its clients.
+    """
+
+    _lock = threading.Lock()
+    _loaded = False
+
+    def _load(self):
+        with self._lock:
+            if not self._loaded:
+                if os.environ.get("SSL_CERT_FILE"):
+                    self.load_verify_locations(cafile=os.environ["SSL_CERT_FILE"])
+                elif os.environ.get("SSL_CERT_DIR"):
+                    self.load_verify_locations(capath=os.environ["SSL_CERT_DIR"])
+                else:
+                    import certifi  # httpx's own dependency
+                    self.load_verify_locations(cafile=certifi.where())
+                self._loaded = True
+
+    def wrap_socket(self, *args, **kwargs):  # pylint: disable=arguments-differ
+        self._load()
+        return super().wrap_socket(*args, **kwargs)
+
+    def wrap_bio(self, *args, **kwargs):  # pylint: disable=arguments-differ
+        self._load()
+        return super().wrap_bio(*args, **kwargs)
+
+
+_default_trust = []
+
+
+def default_trust():
+    """The process's shared verifying context (see _TrustOnFirstTLS)."""
+    if not _default_trust:
+        _default_trust.append(_TrustOnFirstTLS(ssl.PROTOCOL_TLS_CLIENT))
+    return _default_trust[0]
+
+
 def client(base_url="", verify=True, headers=None, timeout=30.0, pool=4, transport=None, user_agent=USER_AGENT):
     """An HTTP/1.1 keep-alive client: connect timeout at most 10 s, no redirects followed.
 
+    verify: True (the default trust, loaded on first use), False, or an ssl.SSLContext.
     transport is the unit tests' seam (httpx.MockTransport).
     """
     return httpx.Client(
         base_url=base_url,
-        verify=verify,
+        verify=default_trust() if verify is True else verify,
         headers={"User-Agent": user_agent, **(headers or {})},
         timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
         limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool),

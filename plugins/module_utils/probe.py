@@ -127,7 +127,7 @@ class Prober:
         return self._k8s
 
     def http(self, verify=True):
-        """The client for a TLS setting (built once; verify=True loads the CA bundle)."""
+        """The client for a TLS setting (built once; verify=True trusts the CA bundle, loaded at the first TLS use)."""
         if verify not in self._clients:
             self._clients[verify] = http.client(verify=verify, timeout=5.0, pool=64, transport=self._transport,
                                                 user_agent=USER_AGENT)

@@ -212,6 +212,15 @@ def test_untrusted_certificate_is_a_tls_error_unless_verification_is_off(run_mod
     assert result["healthy"] is True and result["targets"][0]["responses"] == 3
 
 
+def test_verification_trusts_ssl_cert_file_loaded_at_the_first_tls_connection(run_module, tls_server, tmp_path,
+                                                                              monkeypatch):
+    # The verifying context loads its trust only when a TLS connection is made (http.default_trust); it is the
+    # same trust httpx uses: SSL_CERT_FILE when set, so the certificate nobody else trusts is accepted here.
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "tls.crt"))  # the tls_server's certificate
+    result = run_module("health_probe", {"targets": [{"url": tls_server, "retries": 0}], "samples": 2})
+    assert result["healthy"] is True and result["targets"][0]["responses"] == 2
+
+
 def test_mixed_targets_name_each_failure(run_module, health, slow_server):
     refused = f"http://127.0.0.1:{closed_port()}/health"
     result = run_module("health_probe", {"targets": [
