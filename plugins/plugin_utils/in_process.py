@@ -57,8 +57,6 @@ def _load_template_plugins():
     Any task template with a filter or a test loads them; a worker forked after this finds them loaded instead of
     importing them again (each file of them, ~5 ms per task).
     """
-    if os.environ.get("MRE_NO_WARM"):
-        return
     from ansible.plugins.loader import filter_loader, test_loader  # pylint: disable=import-outside-toplevel
 
     for loader, names in ((filter_loader, _TEMPLATE_PLUGINS["filter"]), (test_loader, _TEMPLATE_PLUGINS["test"])):
