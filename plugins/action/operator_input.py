@@ -14,8 +14,10 @@ from ansible.utils.vars import load_extra_vars
 from ansible_collections.mataresit.emergency.plugins.module_utils.deps import load_yaml
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import EmergencyError
 from ansible_collections.mataresit.emergency.plugins.module_utils.operator_input import check
+from ansible_collections.mataresit.emergency.plugins.plugin_utils.in_process import preload
 
 COLLECTION = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+preload(__name__)  # the first task of every playbook: what the workers of every task use, loaded once here
 
 
 def role_specs(root=COLLECTION):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import importlib
 import io
 import json
@@ -34,10 +35,11 @@ PROFILE = "legacy"
 
 
 def preload(action_name):
-    """Import the module of an action (`ansible_collections...plugins.action.<module>`) with everything it imports.
+    """Import the module of an action (`ansible_collections...plugins.action.<module>`) with everything it imports,
+    and make this process cheap to fork.
 
     The strategy loads each task's action in the ansible-playbook process before forking the task's workers, so
-    the imports are made once there and shared by every worker instead of repeated by each. A module that cannot
+    what is done here is done once and shared by every worker instead of repeated by each. A module that cannot
     be imported here fails in its run, with its own message.
     """
     try:
@@ -45,6 +47,10 @@ def preload(action_name):
     except Exception:  # pylint: disable=broad-except
         pass
     _load_template_plugins()
+    # The objects made so far (the parsed playbook, the inventory, the code) go to the garbage collector's
+    # permanent generation: a forked worker's collections neither walk them nor write to their memory, which fork's
+    # copy-on-write would copy (Python's advice for a process that forks without exec).
+    gc.freeze()
 
 
 _TEMPLATE_PLUGINS = {"filter": ("default", "bool", "combine"), "test": ("match", "defined", "contains")}
