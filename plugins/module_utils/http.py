@@ -23,6 +23,7 @@ that the rules above allow to be repeated (never sent, or safe to repeat).
 from __future__ import annotations
 
 import email.utils
+import functools
 import os
 import random
 import socket
@@ -123,14 +124,10 @@ class _TrustOnFirstTLS(ssl.SSLContext):
         return super().wrap_bio(*args, **kwargs)
 
 
-_default_trust = []
-
-
+@functools.cache
 def default_trust():
     """The process's shared verifying context (see _TrustOnFirstTLS)."""
-    if not _default_trust:
-        _default_trust.append(_TrustOnFirstTLS(ssl.PROTOCOL_TLS_CLIENT))
-    return _default_trust[0]
+    return _TrustOnFirstTLS(ssl.PROTOCOL_TLS_CLIENT)
 
 
 def client(base_url="", verify=True, headers=None, timeout=30.0, pool=4, transport=None, user_agent=USER_AGENT):
