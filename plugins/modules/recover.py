@@ -126,6 +126,24 @@ options:
         nothing more is changed. V(0) sets no limit.
     type: int
     default: 0
+  job:
+    description:
+      - The C(ansible_job_id) of this recovery, started by an earlier task in the background (C(async), C(poll=0))
+        with the same options. The task waits for it to end and returns its result - or fails with its message -
+        as if it had run here; nothing is started again. The other options are not used.
+      - The C(p0_outage) role starts the first wave this way before the incident is declared, so the recovery does
+        not wait for the declaration's steps, and reports it in the step that always reports the recovery.
+    type: str
+  job_timeout:
+    description: Seconds to wait for O(job) to end (give the C(async) limit it was started with).
+    type: int
+    default: 3600
+  async_dir:
+    description:
+      - Directory of the background jobs' records, the C(async_dir) O(job) was started with.
+      - Can also be set with E(ANSIBLE_ASYNC_DIR).
+    type: path
+    default: ~/.ansible_async
 """
 
 EXAMPLES = r"""
@@ -193,7 +211,7 @@ summary:
   sample: ["Deployment shop/embedding-queue-workers: recent_bad_deploy -> rollback ok -> healthy"]
 """
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule, env_fallback
 
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.args import K8S_WAIT_ARG_SPEC, k8s_spec
 from ansible_collections.mataresit.emergency.plugins.module_utils.module_runner import run
@@ -215,6 +233,9 @@ ARGUMENT_SPEC = k8s_spec(
     hold=dict(type="str", default=""),
     max_workloads=dict(type="int", default=0),
     max_remediations_per_hour=dict(type="int", default=0),
+    job=dict(type="str"),
+    job_timeout=dict(type="int", default=3600),
+    async_dir=dict(type="path", default="~/.ansible_async", fallback=(env_fallback, ["ANSIBLE_ASYNC_DIR"])),
 )
 
 

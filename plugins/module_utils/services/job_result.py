@@ -35,24 +35,28 @@ def read_record(path):
     return record
 
 
-def operation(ctx):
-    p = ctx.params
-    if not JOB_ID.match(p["jid"]):
-        raise ConfigError("Failed to start: jid must be the ansible_job_id a task started with async registered "
-                          "(letters, digits, '.', '_' and '-').")
-    path = os.path.join(os.path.expanduser(p["async_dir"]), p["jid"])
-    deadline = waiter.Deadline(p["wait_timeout"])
-    for record in waiter.poll(lambda: read_record(path), deadline, p["wait_sleep"]):
+def wait(jid, async_dir, wait_timeout, wait_sleep, option="jid"):
+    """The result of the background job `jid` once it has ended (its failure raised with its own message)."""
+    if not JOB_ID.match(jid or ""):
+        raise ConfigError(f"Failed to start: {option} must be the ansible_job_id a task started with async "
+                          "registered (letters, digits, '.', '_' and '-').")
+    path = os.path.join(os.path.expanduser(async_dir), jid)
+    deadline = waiter.Deadline(wait_timeout)
+    for record in waiter.poll(lambda: read_record(path), deadline, wait_sleep):
         if record is not None:
             break
     else:
-        raise WaitTimeout(f"The job {p['jid']} did not end within {p['wait_timeout']}s", finished=False,
-                          ansible_job_id=p["jid"])
+        raise WaitTimeout(f"The job {jid} did not end within {wait_timeout}s", finished=False, ansible_job_id=jid)
     result = {k: v for k, v in record.items() if k not in RECORD_KEYS and not k.startswith("_ansible")}
-    result.update(finished=True, ansible_job_id=p["jid"], changed=bool(record.get("changed")))
+    result.update(finished=True, ansible_job_id=jid, changed=bool(record.get("changed")))
     if record.get("failed"):
         failed = dict(result)
         failed.pop("failed", None)
         msg = failed.pop("msg", None) or "the job failed without a message"
         raise EmergencyError(str(msg), **failed)
     return result
+
+
+def operation(ctx):
+    p = ctx.params
+    return wait(p["jid"], p["async_dir"], p["wait_timeout"], p["wait_sleep"])

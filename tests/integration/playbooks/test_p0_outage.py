@@ -65,6 +65,13 @@ def test_p0_outage_rolls_back_pages_once_and_writes_the_report(k8s, cluster, san
     assert [e["task"] for e in rollback] == [f"Roll back Deployment {namespace}/paperless-maverick "
                                              "(recent_bad_deploy, option 1 of 3)"]
     assert rollback[0]["phase"] == "recover" and rollback[0]["cluster"] == "local"
+    # The recovery started before the declaration, so it never waited for it (issue 10), and the wave's step
+    # reported it: started in the background (ok), the page, then the recovery's result (changed).
+    steps = [(i, e["status"]) for i, e in enumerate(timeline) if e["action"] == "mataresit.emergency.recover"
+             and e["task"].endswith("Recover each affected workload, escalating per workload")]
+    page = next(i for i, e in enumerate(timeline) if e["action"] == "mataresit.emergency.pagerduty")
+    assert [status for index, status in steps] == ["ok", "changed"] and steps[0][0] < page < steps[1][0], \
+        [(e["task"], e["action"], e["status"]) for e in timeline]
     backups = list((workspace / "clusters" / "local" / "rollout").glob("*.json"))
     assert backups and json.loads(backups[0].read_text())
     for path in [workspace / "postmortem.md", workspace / "timeline.jsonl", *backups]:

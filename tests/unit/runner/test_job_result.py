@@ -72,3 +72,32 @@ def test_the_module_reads_the_async_dir_from_the_environment_when_not_given(tmp_
                           input=args, capture_output=True, text=True, env={"ANSIBLE_ASYNC_DIR": str(tmp_path),
                                                                            "PATH": "/usr/bin:/bin"}, check=False)
     assert json.loads(done.stdout)["msg"] == "from env", done.stdout + done.stderr
+
+
+def test_recover_with_a_job_reports_the_recovery_started_in_the_background(tmp_path):
+    """recover's `job`: the step that reports the recovery waits for the one started earlier, starts nothing."""
+    from ansible_collections.mataresit.emergency.plugins.module_utils.services import recover
+
+    result = {"changed": True, "recovered": True, "workloads": [{"name": "app", "recovered_by": "rollback"}]}
+    (tmp_path / "j7").write_text(json.dumps(RUNNING))
+
+    def end():
+        time.sleep(0.3)
+        (tmp_path / "j7.tmp").write_text(json.dumps(result))
+        (tmp_path / "j7.tmp").replace(tmp_path / "j7")
+
+    threading.Thread(target=end).start()
+    # The plan names a workload the fake cluster does not serve: recovering it here would fail.
+    ctx = fake_context("recover", plan=[{"kind": "Deployment", "namespace": "ns", "name": "app"}], job="j7",
+                       async_dir=str(tmp_path), job_timeout=10)
+    assert recover.operation(ctx) == dict(result, finished=True, ansible_job_id="j7")
+
+
+def test_recover_with_a_failed_job_fails_with_its_message(tmp_path):
+    from ansible_collections.mataresit.emergency.plugins.module_utils.services import recover
+
+    (tmp_path / "j8").write_text(json.dumps({"failed": True, "msg": "Job reached maximum time limit of 5 seconds."}))
+    with pytest.raises(EmergencyError, match="maximum time limit"):
+        recover.operation(fake_context("recover", plan=[], job="j8", async_dir=str(tmp_path)))
+    with pytest.raises(ConfigError, match="job must be the ansible_job_id"):
+        recover.operation(fake_context("recover", plan=[], job="../j8", async_dir=str(tmp_path)))
