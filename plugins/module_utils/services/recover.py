@@ -9,8 +9,11 @@ from ansible_collections.mataresit.emergency.plugins.module_utils.recovery impor
 from ansible_collections.mataresit.emergency.plugins.module_utils.services import job_result
 
 
+JOB_READ_INTERVAL = 0.5  # the longest pause between reads of the job's record (seconds)
+
+
 def operation(ctx):
     p = ctx.params
     if p.get("job"):
-        return job_result.wait(p["job"], p["async_dir"], p["job_timeout"], 0.5, option="job")
+        return job_result.wait(p["job"], p["async_dir"], p["job_timeout"], JOB_READ_INTERVAL, option="job")
     return Recovery(ctx.client, p, dry_run=ctx.check_mode, warn=ctx.warn).run()
