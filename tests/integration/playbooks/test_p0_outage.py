@@ -8,8 +8,9 @@ import uuid
 
 import httpx
 import pytest
+import yaml
 
-from tests.integration.playbooks.helpers import BAD, break_app, deployment, recap_changed, run_playbook
+from tests.integration.playbooks.helpers import BAD, REPO, break_app, deployment, recap_changed, run_playbook
 
 
 def every_encoding(value):
@@ -111,6 +112,45 @@ def test_check_mode_changes_nothing_and_sends_nothing(k8s, cluster, sandbox, nam
     assert after.metadata.annotations == before.metadata.annotations
     assert after.spec.template.spec.containers[0].image == BAD
     assert sandbox.writes() == []
+
+
+def test_an_option_refused_by_a_role_argument_spec_shows_no_credential(cluster, sandbox, namespace, tmp_path):
+    """A refused role option fails the role's argument validation, whose result (printed with -v, kept in AWX job
+    events) carries the role's whole spec: the spec documents where a default comes from and renders none, so no
+    credential of the inventory is in it."""
+    # The inventory holds the (vaulted) credentials and the wrong value; operator_input would refuse the wrong value
+    # as an extra var before any role validates.
+    settings = sandbox.settings()
+    credentials = {"emergency_pagerduty_api_token": settings["pagerduty_api_token"],
+                   "notify_email_password": f"pw-{uuid.uuid4().hex}"}
+    wrong = tmp_path / "wrong.yml"
+    wrong.write_text(json.dumps({"all": {"vars": {**credentials, "post_incident_email_port": "not-a-port"}}}))
+    proc = run_playbook(cluster, sandbox, namespace, f"spec-{uuid.uuid4().hex[:8]}", tmp_path, "-v",
+                        "--tags", "preflight,assess", inventories=("inventories/local", wrong))
+    assert proc.returncode != 0 and "argument_spec_data" in proc.stdout, proc.stdout[-3000:]
+    assert "post_incident_email_port' is of type str" in proc.stdout
+    written = proc.stdout + proc.stderr + "".join(p.read_text(errors="replace") for p in tmp_path.rglob("*")
+                                                  if p.is_file() and p.name not in ("sandbox.json", "wrong.yml"))
+    for value in (*credentials.values(), settings["pagerduty_routing_key"], settings["statuspage_api_key"]):
+        for encoded in every_encoding(value):
+            assert encoded not in written, f"a credential is in what the run printed or wrote ({encoded[:4]}...)"
+
+
+def test_no_role_argument_spec_holds_a_template():
+    """ansible-core renders a role's spec at every validation of it: a template in it would put the value it reads
+    (a credential) into the validation's result, and costs a compile per cluster for nothing."""
+    def strings(node):
+        if isinstance(node, dict):
+            return [s for value in node.values() for s in strings(value)]
+        if isinstance(node, list):
+            return [s for value in node for s in strings(value)]
+        return [node] if isinstance(node, str) else []
+
+    specs = sorted((REPO / "roles").glob("*/meta/argument_specs.yml"))
+    assert len(specs) >= 10
+    templated = [(spec.parent.parent.name, s) for spec in specs for s in strings(yaml.safe_load(spec.read_text()))
+                 if "{{" in s or "{%" in s]
+    assert templated == []
 
 
 def test_production_policy_requires_reason_and_confirmation(cluster, sandbox, namespace, tmp_path):
