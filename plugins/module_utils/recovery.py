@@ -25,9 +25,10 @@ import time
 
 from ansible_collections.mataresit.emergency.plugins.module_utils import workloads, workspace
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import (
-    ConfigError, ConflictError, EmergencyError, UnreachableError,
+    ConfigError, EmergencyError, UnreachableError,
 )
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import objects, resources
+from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.client import replan_on_conflict
 from ansible_collections.mataresit.emergency.plugins.module_utils.redact import redact
 from ansible_collections.mataresit.emergency.plugins.module_utils.services import container_patch, pod_recycle, \
     rollout, scale
@@ -279,17 +280,9 @@ class Recovery:
                                 if step.get(k) not in (None, [], "")})
         return step
 
-    def _act(self, option, finding, attempts=3):
-        """The option's action; a guarded write that lost the race with a status update (a conflict: nothing
-        was written) is read and planned again."""
-        for attempt in range(1, attempts + 1):
-            try:
-                return ACTIONS[option][1](self, finding)
-            except ConflictError:
-                if attempt == attempts:
-                    raise
-                time.sleep(0.2 * attempt)
-        return None  # not reached
+    def _act(self, option, finding):
+        """The option's action; a guarded write that lost the race with a status update is read and planned again."""
+        return replan_on_conflict(lambda: ACTIONS[option][1](self, finding))
 
     # -- the actions (each acts, then validates; raising means the option failed) --------------------
     def _wait_args(self):

@@ -14,6 +14,9 @@ description:
   - With O(incident_dir) the replaced values are recorded, and O(state=revert) puts back the values the
     container had before the first patch recorded there.
   - Compares before it acts; with nothing to change it sends no patch, so no new rollout starts.
+  - The patch is guarded by the object's C(resourceVersion). When another write lands between the read and the
+    patch (most often a controller's status update), nothing is written; the container is read and planned
+    again, up to three times, before the module fails with a conflict.
 version_added: 0.1.0
 author:
   - mataresit engineers (@mataresit)

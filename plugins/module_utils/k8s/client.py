@@ -32,6 +32,20 @@ RETRY = http.RetryPolicy(retries=2, backoff_base=0.4, backoff_cap=4.0, max_wait=
 DEFAULT_OUTAGE_WAIT = 60.0
 
 
+def replan_on_conflict(attempt, attempts=3, sleep=time.sleep):
+    """attempt(): read, plan and make a guarded write. When the write lost the race with another write (most often a
+    controller's status update; ConflictError: nothing was written), read and plan again, up to `attempts` times.
+    Only for a plan that sets values, so that planning it again from a fresh read is what the caller wants."""
+    for number in range(1, attempts + 1):
+        try:
+            return attempt()
+        except ConflictError:
+            if number == attempts:
+                raise
+            sleep(0.2 * number)
+    return None  # not reached
+
+
 def _status_message(response):
     try:
         body = response.json()

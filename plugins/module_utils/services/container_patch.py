@@ -10,6 +10,7 @@ from ansible_collections.mataresit.emergency.plugins.module_utils import workloa
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import (
     ConfigError, EmergencyError, failing_to,
 )
+from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.client import replan_on_conflict
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.objects import quantity
 
 CATEGORY = workspace.CONTAINER_PATCH
@@ -181,8 +182,8 @@ def _wanted(p, earlier):
 
 
 def operation(ctx):
-    """The container_patch module."""
-    return patch_container(ctx.client, ctx.params, ctx.check_mode)
+    """The container_patch module; a patch that lost the race with a status update is read and planned again."""
+    return replan_on_conflict(lambda: patch_container(ctx.client, ctx.params, ctx.check_mode))
 
 
 def patch_container(client, p, dry_run=False):

@@ -60,14 +60,38 @@ def test_container_patch_check_mode_is_a_dry_run(api, tmp_path):
 
 
 def test_container_patch_concurrent_change_is_a_clear_conflict(api):
+    """Someone else keeps writing: after three reads and plans, a clear conflict, and nothing written."""
     with_env(api, [{"name": "LOG_LEVEL", "value": "info"}])
 
     def someone_else_writes(method, path):
-        api.objects[path]["metadata"]["resourceVersion"] = "999"
+        meta = api.objects[path]["metadata"]
+        meta["resourceVersion"] = str(int(meta["resourceVersion"]) + 1000)
     api.before_write = someone_else_writes
     with pytest.raises(ConflictError, match="changed while this task was changing it; run the task again"):
         operate(api, container_patch, **patch_params(env={"LOG_LEVEL": "debug"}))
     assert api.objects[DEP]["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"] == "info"
+    assert [write[0] for write in api.writes()] == ["PATCH"] * 3
+
+
+def test_container_patch_that_lost_the_race_with_a_status_update_is_planned_again(api, tmp_path):
+    """A controller's status update between the read and the guarded write (the revert right after a scale, in a
+    playbook): nothing was written, so the module reads the object again and patches it, once."""
+    with_env(api, [{"name": "LOG_LEVEL", "value": "info"}])
+    updates = []
+
+    def controller_updates_status(method, path):
+        if not updates:
+            updates.append(path)
+            api.objects[path]["metadata"]["resourceVersion"] = "999"
+            api.objects[path]["status"] = {"observedGeneration": 1, "replicas": 3}
+    api.before_write = controller_updates_status
+    result = operate(api, container_patch, **patch_params(env={"LOG_LEVEL": "debug"}, incident_dir=str(tmp_path)))
+    assert result["changed"] and result["previous"] == {"env": {"LOG_LEVEL": "info"}}
+    assert api.objects[DEP]["spec"]["template"]["spec"]["containers"][0]["env"] == [
+        {"name": "LOG_LEVEL", "value": "debug"}]
+    first, second = [ops for method, _path, _params, ops in api.writes() if method == "PATCH"]
+    assert first[0]["value"] != "999" and second[0] == {"op": "test", "path": "/metadata/resourceVersion",
+                                                        "value": "999"}
 
 
 def test_container_patch_revert_without_record(api, tmp_path):
