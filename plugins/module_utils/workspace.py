@@ -27,10 +27,12 @@ Files are 0600 and written atomically before the change they protect: a new
 temp file (O_EXCL | O_NOFOLLOW) is written and fsynced, renamed into place, and
 the directory fsynced. Directories are 0700 all the way down, whatever the
 umask. Record names are `<UTC stamp to the microsecond>-<name parts>.json` and
-never replace one another: two records of one object keep both.
+never replace one another: two records of one object keep both. A record made
+for a guarded write that lost the race is taken back (kept_if_written()).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -42,7 +44,7 @@ try:
 except ImportError:  # pragma: no cover - not POSIX: the run lock is advisory only there
     fcntl = None
 
-from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError
+from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError, ConflictError
 
 DEFAULT_ROOT = os.path.join("~", ".mataresit-emergency", "incidents")
 ROOT_ENV = "MRE_INCIDENTS_DIR"
@@ -347,6 +349,20 @@ def record(incident_dir, category, name_parts, payload):
             continue
     raise ConfigError(f"Failed to record in {os.path.join(incident_dir, category)}: 100 records of one object in "
                       "one microsecond")
+
+
+@contextlib.contextmanager
+def kept_if_written(path):
+    """Around the guarded write that the record at `path` was made for (None: no record). A write that lost the
+    race (ConflictError: nothing was written) takes its record back, so that reading and planning again leaves one
+    record of what was replaced, not one more for each lost attempt. Any other failure keeps the record."""
+    try:
+        yield path
+    except ConflictError:
+        if path:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+        raise
 
 
 def latest(incident_dir, category, name_parts):

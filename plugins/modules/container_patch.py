@@ -16,7 +16,8 @@ description:
   - Compares before it acts; with nothing to change it sends no patch, so no new rollout starts.
   - The patch is guarded by the object's C(resourceVersion). When another write lands between the read and the
     patch (most often a controller's status update), nothing is written; the container is read and planned
-    again, up to three times, before the module fails with a conflict.
+    again, up to three times, before the module fails with a conflict. The record of an attempt that lost the
+    race is taken back, so O(incident_dir) keeps one record per patch made.
 version_added: 0.1.0
 author:
   - mataresit engineers (@mataresit)

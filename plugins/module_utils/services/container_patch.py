@@ -218,7 +218,8 @@ def patch_container(client, p, dry_run=False):
                 "kind": kind, "namespace": ns, "name": name, "container": container_name, "state": p["state"],
                 "previous": previous, "original": merge_original((earlier or {}).get("original"), previous)})
         ops = patch_ops(obj, index, container, new_env if env_changed else None, new_res if res_changed else None)
-        patched = client.patch_guarded(kind, ns, name, ops, dry_run=dry_run)
+        with workspace.kept_if_written(result["backup_path"]):
+            patched = client.patch_guarded(kind, ns, name, ops, dry_run=dry_run)
         result["generation"] = patched["metadata"].get("generation")
         if p["wait"] and not dry_run:
             try:

@@ -124,7 +124,8 @@ def undo(client, namespace, name, to_revision=None, reason=None, dry_run=False, 
     if not dry_run:
         result["backup_path"] = backup(incident_dir, "undo", before)
     ops = undo_patch(before, target_template, reason, from_revision=None if to_revision else current)
-    after = client.patch_guarded("Deployment", namespace, name, ops, dry_run=dry_run)
+    with workspace.kept_if_written(result["backup_path"]):
+        after = client.patch_guarded("Deployment", namespace, name, ops, dry_run=dry_run)
     result["after"] = objects.strip(after)
     return result
 

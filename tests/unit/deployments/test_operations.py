@@ -4,6 +4,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from ansible_collections.mataresit.emergency.plugins.module_utils import workspace
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError, ConflictError
 from ansible_collections.mataresit.emergency.plugins.module_utils.module_runner import execute
 from ansible_collections.mataresit.emergency.plugins.module_utils.services import (
@@ -59,8 +60,9 @@ def test_container_patch_check_mode_is_a_dry_run(api, tmp_path):
     assert api.objects[DEP] == dep and not list(tmp_path.iterdir())
 
 
-def test_container_patch_concurrent_change_is_a_clear_conflict(api):
-    """Someone else keeps writing: after three reads and plans, a clear conflict, and nothing written."""
+def test_container_patch_concurrent_change_is_a_clear_conflict(api, tmp_path):
+    """Someone else keeps writing: after three reads and plans, a clear conflict, nothing written, and no record
+    of a patch that never happened."""
     with_env(api, [{"name": "LOG_LEVEL", "value": "info"}])
 
     def someone_else_writes(method, path):
@@ -68,9 +70,10 @@ def test_container_patch_concurrent_change_is_a_clear_conflict(api):
         meta["resourceVersion"] = str(int(meta["resourceVersion"]) + 1000)
     api.before_write = someone_else_writes
     with pytest.raises(ConflictError, match="changed while this task was changing it; run the task again"):
-        operate(api, container_patch, **patch_params(env={"LOG_LEVEL": "debug"}))
+        operate(api, container_patch, **patch_params(env={"LOG_LEVEL": "debug"}, incident_dir=str(tmp_path)))
     assert api.objects[DEP]["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"] == "info"
     assert [write[0] for write in api.writes()] == ["PATCH"] * 3
+    assert not list((tmp_path / workspace.CONTAINER_PATCH).iterdir())
 
 
 def test_container_patch_that_lost_the_race_with_a_status_update_is_planned_again(api, tmp_path):
@@ -92,6 +95,9 @@ def test_container_patch_that_lost_the_race_with_a_status_update_is_planned_agai
     first, second = [ops for method, _path, _params, ops in api.writes() if method == "PATCH"]
     assert first[0]["value"] != "999" and second[0] == {"op": "test", "path": "/metadata/resourceVersion",
                                                         "value": "999"}
+    # one record of what was replaced: the lost attempt's record was taken back
+    record, = (tmp_path / workspace.CONTAINER_PATCH).iterdir()
+    assert str(record) == result["backup_path"]
 
 
 def test_container_patch_revert_without_record(api, tmp_path):

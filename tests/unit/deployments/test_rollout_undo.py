@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.mataresit.emergency.plugins.module_utils import workspace
-from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError
+from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError, ConflictError
 from ansible_collections.mataresit.emergency.plugins.module_utils.services import rollout
 from tests.unit.deployments.builders import deployment, replicaset
 
@@ -90,6 +90,22 @@ def test_undo_records_backup_before_the_change(api, client, history, tmp_path):
     saved = workspace.latest(str(tmp_path), "rollout", ["ns", "deployment", "app", "undo"])
     assert saved["object"]["spec"]["template"]["spec"]["containers"][0]["image"] == "app:v3-bad"
     assert result["backup_path"].startswith(str(tmp_path))
+
+
+def test_undo_that_lost_the_race_takes_its_record_back(api, client, history, tmp_path):
+    """Another write between the read and the guarded undo: nothing was changed, so no record says it was."""
+    def someone_else_writes(method, path):
+        api.objects[path]["metadata"]["resourceVersion"] = "999"
+    api.before_write = someone_else_writes
+    with pytest.raises(ConflictError):
+        rollout.undo(client, "ns", "app", incident_dir=str(tmp_path))
+    assert api.objects[DEP]["spec"]["template"]["spec"]["containers"][0]["image"] == "app:v3-bad"
+    assert workspace.records(str(tmp_path), workspace.ROLLOUT) == []
+    api.before_write = None
+    result = rollout.undo(client, "ns", "app", incident_dir=str(tmp_path))
+    assert [str(path) for path in (tmp_path / workspace.ROLLOUT).iterdir()] == [result["backup_path"]]
+    assert workspace.latest(str(tmp_path), workspace.ROLLOUT, ["ns", "deployment", "app", "undo"])[
+        "object"]["spec"]["template"]["spec"]["containers"][0]["image"] == "app:v3-bad"
 
 
 def test_undo_without_history(api, client):
