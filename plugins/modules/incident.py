@@ -96,6 +96,14 @@ options:
         that exists, for runs that work on an earlier incident (reverting or restoring what it changed).
     type: bool
     default: true
+  escalation_chain:
+    description:
+      - The escalation chain the incident will be escalated through (as M(mataresit.emergency.escalation) takes
+        it). When given, each level is checked by the same rules the escalation clock reads it with (a role, a
+        deadline in O(escalation_chain[].after), a PagerDuty target for a level paged after the declaration), so
+        a wrong chain fails here, before anything is opened or changed. Not kept in the incident.
+    type: list
+    elements: dict
   lock_timeout:
     description: Seconds to wait for another run of the same incident to finish before failing.
     type: float
@@ -197,6 +205,7 @@ ARGUMENT_SPEC = dict(
     alert_token=dict(type="str", no_log=True),
     require_authenticated_alert=dict(type="bool", default=False),
     require_reason=dict(type="bool", default=False),
+    escalation_chain=dict(type="list", elements="dict"),
     lock_timeout=dict(type="float", default=0),  # used by the action plugin, which claims the run
 )
 

@@ -11,7 +11,7 @@ import uuid
 import httpx
 import pytest
 
-from tests.integration.playbooks.helpers import APP, break_app, run_playbook
+from tests.integration.playbooks.helpers import APP, break_app, deployment, run_playbook
 from tests.integration.playbooks.test_incident import pagerduty_rest
 
 CHAIN = [
@@ -144,3 +144,23 @@ def test_an_acknowledgement_stops_the_clock(cluster, sandbox, namespace, deploye
     wait_for("the clock to end", lambda: not clock_running(workspace), 60)
     assert sandbox.escalations == [] and sandbox.responder_requests == []
     assert json.loads((workspace / "escalation" / "stopped.json").read_text())["reason"] == "acknowledged"
+
+
+@pytest.mark.parametrize("level, why", [
+    ({"role": "Team Lead", "after": "3s"}, "a level paged after the declaration needs pagerduty_escalation_level"),
+    ({"role": "Team Lead", "after": "soon", "pagerduty_escalation_level": 2}, "after"),
+])
+def test_a_wrong_escalation_chain_fails_before_anything_is_opened(k8s, cluster, sandbox, namespace, deployed, tmp_path,
+                                                                   level, why):
+    """The inventory's chain is read by the escalation clock's own rules in the preflight: a run with a level that
+    could never be paged stops there, naming the level, with no incident opened, no page and nothing changed."""
+    break_app(k8s, namespace)
+    image = deployment(k8s, namespace).spec.template.spec.containers[0].image
+    incident_id = f"esc-{uuid.uuid4().hex[:8]}"
+    proc = run_playbook(cluster, sandbox, namespace, incident_id, tmp_path,
+                        *clock_args(tmp_path, sandbox, [CHAIN[0], level]))
+    assert proc.returncode != 0
+    assert "escalation chain level 2 (Team Lead)" in proc.stdout and why in proc.stdout, proc.stdout[-3000:]
+    assert not (tmp_path / incident_id).exists()
+    assert sandbox.writes("pagerduty-rest") == [] and sandbox.incidents == {}
+    assert deployment(k8s, namespace).spec.template.spec.containers[0].image == image
