@@ -41,6 +41,12 @@ class NotFoundError(ApiError):
 class ConflictError(ApiError):
     """HTTP 409 from the API (exists already, or the object changed underneath)."""
 
+    @property
+    def nothing_written(self):
+        """Whether the write was sent once and refused, so none of it was applied. After a repeat (the first
+        answer was lost) the first attempt may have been applied before someone else changed the object."""
+        return self.details.get("attempts") == 1
+
 
 class WaitTimeout(EmergencyError):
     """A wait reached its deadline before its condition held."""

@@ -354,12 +354,13 @@ def record(incident_dir, category, name_parts, payload):
 @contextlib.contextmanager
 def kept_if_written(path):
     """Around the guarded write that the record at `path` was made for (None: no record). A write that lost the
-    race (ConflictError: nothing was written) takes its record back, so that reading and planning again leaves one
-    record of what was replaced, not one more for each lost attempt. Any other failure keeps the record."""
+    race and was certainly not applied (ConflictError.nothing_written) takes its record back, so that reading and
+    planning again leaves one record of what was replaced, not one more for each lost attempt. Any other failure
+    keeps the record."""
     try:
         yield path
-    except ConflictError:
-        if path:
+    except ConflictError as exc:
+        if path and exc.nothing_written:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
         raise

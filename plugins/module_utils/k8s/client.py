@@ -34,13 +34,13 @@ DEFAULT_OUTAGE_WAIT = 60.0
 
 def replan_on_conflict(attempt, attempts=3, sleep=time.sleep):
     """attempt(): read, plan and make a guarded write. When the write lost the race with another write (most often a
-    controller's status update; ConflictError: nothing was written), read and plan again, up to `attempts` times.
+    controller's status update) and nothing of it was written, read and plan again, up to `attempts` times.
     Only for a plan that sets values, so that planning it again from a fresh read is what the caller wants."""
     for number in range(1, attempts + 1):
         try:
             return attempt()
-        except ConflictError:
-            if number == attempts:
+        except ConflictError as exc:
+            if number == attempts or not exc.nothing_written:
                 raise
             sleep(0.2 * number)
     return None  # not reached
@@ -148,7 +148,7 @@ class K8sClient(http.Session):
                 + "; check that the cluster is up and the kubeconfig/context points at it"
             ) from error
         if response.status_code >= 400:
-            self._raise(response, method, path)
+            self._raise(response, method, path, attempt)
         if raw:
             return response.text
         if not response.content:
@@ -165,7 +165,7 @@ class K8sClient(http.Session):
         return self._http.request(method, path, params=params,
                                   timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT)
 
-    def _raise(self, response, method, path):
+    def _raise(self, response, method, path, attempts=1):
         message, reason = _status_message(response)
         status = response.status_code
         if status == 401:
@@ -176,7 +176,8 @@ class K8sClient(http.Session):
         else:
             msg = f"{message} ({status} {reason or response.reason_phrase})"
         cls = NotFoundError if status == 404 else ConflictError if status == 409 else ApiError
-        raise cls(msg, status=status, reason=reason or response.reason_phrase, method=method, path=path)
+        raise cls(msg, status=status, reason=reason or response.reason_phrase, method=method, path=path,
+                  attempts=attempts)
 
     def get(self, path, params=None):
         return self.request("GET", path, params=params)
@@ -266,7 +267,8 @@ class K8sClient(http.Session):
                 return current
             if current is None or (current.get("metadata") or {}).get("resourceVersion") != ops[0].get("value"):
                 raise ConflictError(f"{kind.lower()} {namespace}/{name} changed while this task was changing it; "
-                                    "run the task again", status=409, reason="Conflict") from exc
+                                    "run the task again", status=409, reason="Conflict",
+                                    attempts=exc.details.get("attempts")) from exc
             raise
 
     def delete(self, path, dry_run=False, propagation="Background", preconditions=None, grace_period=None,

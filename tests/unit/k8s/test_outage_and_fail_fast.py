@@ -2,15 +2,19 @@
 source of a wait, and the fail-fast rule for new pods that cannot start."""
 from __future__ import annotations
 
+import os
+
 import httpx
 import pytest
 
-from ansible_collections.mataresit.emergency.plugins.module_utils import http, workloads
+from ansible_collections.mataresit.emergency.plugins.module_utils import http, workloads, workspace
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import (
     ConflictError, UnreachableError, WaitFailed,
 )
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import objects, waiter
-from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.client import RETRY, K8sClient, applied
+from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.client import (
+    RETRY, K8sClient, applied, replan_on_conflict,
+)
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.connection import Connection
 from tests.unit.deployments.builders import deployment, replicaset
 
@@ -108,6 +112,43 @@ def test_a_guarded_patch_whose_answer_was_lost_is_not_a_conflict(api, client):
              {"op": "replace", "path": "/spec/replicas", "value": 9}]
     with pytest.raises(ConflictError, match="changed while this task was changing it"):
         client.patch_guarded("Deployment", "ns", "app", other)
+
+
+def test_a_conflict_after_a_lost_answer_may_have_been_written(api, client, tmp_path):
+    """The first attempt was applied (its answer lost), then someone else changed what it set: the conflict says
+    the write may have been applied, so its record is kept and the plan is not made again over the other write."""
+    api.add("deployments", deployment())
+    version = api.get("deployments", "app")["metadata"]["resourceVersion"]
+    writes = []
+
+    def someone_else_writes_after_ours(method, path):
+        writes.append(method)
+        if len(writes) == 2:  # before the repeat of our patch
+            api.objects[path]["spec"]["template"]["spec"]["containers"][0]["image"] = "app:theirs"
+            api.objects[path]["metadata"]["resourceVersion"] = "999"
+    api.before_write = someone_else_writes_after_ours
+    api.lose_response = lambda method, path: method == "PATCH" and len(writes) == 1
+    ops = [{"op": "test", "path": "/metadata/resourceVersion", "value": version},
+           {"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": "app:v0"}]
+    record = workspace.record(str(tmp_path), workspace.ROLLOUT, ["ns", "app"], {"image": "app:v1"})
+    attempts = []
+
+    def patch():
+        attempts.append(1)
+        with workspace.kept_if_written(record):
+            return client.patch_guarded("Deployment", "ns", "app", ops)
+    with pytest.raises(ConflictError) as err:
+        replan_on_conflict(patch, sleep=lambda seconds: None)
+    assert err.value.nothing_written is False and len(attempts) == 1
+    assert os.path.exists(record)
+
+    # refused at the first attempt: certainly not applied, so planned again and the record taken back
+    api.before_write = api.lose_response = None
+    stale = [dict(ops[0], value=version), ops[1]]
+    with pytest.raises(ConflictError) as err:
+        with workspace.kept_if_written(record):
+            client.patch_guarded("Deployment", "ns", "app", stale)
+    assert err.value.nothing_written is True and not os.path.exists(record)
 
 
 def test_applied_compares_what_ops_set():
