@@ -19,6 +19,8 @@ description:
     (the local cluster's kwok does for C(mataresit.test/fault=notready)), and waits until the node is NotReady. The
     node is O(node), or the one that runs most Ready pods of the workload.
   - What each fault replaces is recorded in O(incident_dir); M(mataresit.emergency.snapshot) puts the cluster back.
+  - Images are set with a patch guarded by the workload's C(resourceVersion); a patch that lost the race with a
+    status update is made again on a fresh read, up to three times.
 author:
   - mataresit engineers (@mataresit)
 extends_documentation_fragment:

@@ -100,7 +100,7 @@ options:
     description:
       - The escalation chain the incident will be escalated through (as M(mataresit.emergency.escalation) takes
         it). When given, each level is checked by the same rules the escalation clock reads it with (a role, a
-        deadline in O(escalation_chain[].after), a PagerDuty target for a level paged after the declaration), so
+        deadline in C(after), a PagerDuty target for a level paged after the declaration), so
         a wrong chain fails here, before anything is opened or changed. Not kept in the incident.
     type: list
     elements: dict

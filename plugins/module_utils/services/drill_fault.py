@@ -15,6 +15,7 @@ from __future__ import annotations
 from ansible_collections.mataresit.emergency.plugins.module_utils import workloads, workspace
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError, failing_to
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import objects, resources, waiter
+from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.client import replan_on_conflict
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.objects import meta
 
 FAILING = ("CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "CreateContainerConfigError", "InvalidImageName")
@@ -50,12 +51,20 @@ def _bad(image, tag):
 
 
 def _set_image(client, obj, index, image, cause, dry_run):
-    ops = [{"op": "test", "path": "/metadata/resourceVersion", "value": meta(obj)["resourceVersion"]},
-           {"op": "replace", "path": f"/spec/template/spec/containers/{index}/image", "value": image}]
-    if cause:
-        ops.append({"op": "add", "path": "/metadata/annotations", "value": dict(
-            meta(obj).get("annotations") or {}, **{workloads.CHANGE_CAUSE: cause})})
-    return client.patch_guarded(obj["kind"], meta(obj)["namespace"], meta(obj)["name"], ops, dry_run=dry_run)
+    """Set one container's image, guarded by obj's resourceVersion. A write that lost the race with another (most
+    often the controller's status update) is made again on a fresh read: it sets a value, so that is safe."""
+    kind, namespace, name = obj["kind"], meta(obj)["namespace"], meta(obj)["name"]
+    reads = iter([obj])
+
+    def attempt():
+        current = next(reads, None) or client.read(kind, namespace, name)
+        ops = [{"op": "test", "path": "/metadata/resourceVersion", "value": meta(current)["resourceVersion"]},
+               {"op": "replace", "path": f"/spec/template/spec/containers/{index}/image", "value": image}]
+        if cause:
+            ops.append({"op": "add", "path": "/metadata/annotations", "value": dict(
+                meta(current).get("annotations") or {}, **{workloads.CHANGE_CAUSE: cause})})
+        return client.patch_guarded(kind, namespace, name, ops, dry_run=dry_run)
+    return replan_on_conflict(attempt)
 
 
 def _image_fault(ctx):

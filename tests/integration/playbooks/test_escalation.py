@@ -150,8 +150,8 @@ def test_an_acknowledgement_stops_the_clock(cluster, sandbox, namespace, deploye
     ({"role": "Team Lead", "after": "3s"}, "a level paged after the declaration needs pagerduty_escalation_level"),
     ({"role": "Team Lead", "after": "soon", "pagerduty_escalation_level": 2}, "after"),
 ])
-def test_a_wrong_escalation_chain_fails_before_anything_is_opened(k8s, cluster, sandbox, namespace, deployed, tmp_path,
-                                                                   level, why):
+def test_a_wrong_escalation_chain_fails_before_anything_is_opened(k8s, cluster, sandbox, namespace, deployed,
+                                                                  tmp_path, level, why):
     """The inventory's chain is read by the escalation clock's own rules in the preflight: a run with a level that
     could never be paged stops there, naming the level, with no incident opened, no page and nothing changed."""
     break_app(k8s, namespace)

@@ -8,7 +8,7 @@ from ansible_collections.mataresit.emergency.plugins.module_utils import workspa
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError, ConflictError
 from ansible_collections.mataresit.emergency.plugins.module_utils.module_runner import execute
 from ansible_collections.mataresit.emergency.plugins.module_utils.services import (
-    container_patch, pod_recycle, rollout, scale,
+    container_patch, drill_fault, pod_recycle, rollout, scale,
 )
 from tests.unit.deployments.builders import deployment
 from tests.unit.fakes import fake_context
@@ -176,3 +176,32 @@ def test_pod_recycle_needs_a_filter(api):
     with pytest.raises(ConfigError, match="give label_selector"):
         operate(api, pod_recycle, **params)
     assert api.requests == []
+
+
+def test_drill_fault_puts_the_image_back_after_a_status_update(api, tmp_path):
+    """not_ready_pod: the StatefulSet's controller updates its status between the read and the patch that puts the
+    image back (a flake seen in CI): nothing was written, so the image is set again on a fresh read."""
+    sts_path = "/apis/apps/v1/namespaces/db/statefulsets/postgresql"
+    sts = deployment(name="postgresql", namespace="db", image="postgres:16")
+    sts["kind"] = "StatefulSet"
+    api.add(sts_path, sts)
+    patches = []
+
+    def controller(method, path):
+        if method != "PATCH":
+            return
+        patches.append(path)
+        if len(patches) == 1:  # the bad image rolls out: its pod crash-loops
+            api.add("/api/v1/namespaces/db/pods/postgresql-0", {
+                "kind": "Pod", "metadata": {"name": "postgresql-0", "namespace": "db", "labels": {"app": "postgresql"}},
+                "spec": {"containers": [{"name": "postgresql", "image": "postgres:drill-bad"}]},
+                "status": {"containerStatuses": [{"name": "postgresql", "image": "postgres:drill-bad",
+                                                  "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}})
+        elif len(patches) == 2:  # the controller's status update lands first
+            api.objects[path]["metadata"]["resourceVersion"] = "999"
+    api.before_write = controller
+    result = operate(api, drill_fault, fault="not_ready_pod", name="postgresql", namespace="db",
+                     incident_dir=str(tmp_path), wait_timeout=5, wait_sleep=0.01)
+    assert result["changed"] and result["failing_pods"] == ["postgresql-0"] and result["image"] == "postgres:16"
+    assert api.objects[sts_path]["spec"]["template"]["spec"]["containers"][0]["image"] == "postgres:16"
+    assert len(patches) == 3
