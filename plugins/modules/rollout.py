@@ -12,6 +12,8 @@ description:
   - O(action=undo) copies the pod template of an earlier revision back into the Deployment, like
     C(kubectl rollout undo); the revisions are the ReplicaSets the Deployment owns (by owner reference uid,
     never by labels alone). The C(pod-template-hash) label is dropped and the Deployment's own annotations kept.
+    The undo is guarded by the Deployment's C(resourceVersion); one that lost the race with a status update is
+    chosen again from a fresh read, up to three times.
   - O(action=status) waits until the rollout is complete (observed generation, updated, ready and available
     replicas, no old replicas left) and fails with the controller's reason on C(ProgressDeadlineExceeded).
   - O(action=history) returns the revisions, newest first, with images and change-cause.

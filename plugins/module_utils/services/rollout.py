@@ -4,6 +4,7 @@ from __future__ import annotations
 from ansible_collections.mataresit.emergency.plugins.module_utils import workloads, workspace
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError, EmergencyError, failing_to
 from ansible_collections.mataresit.emergency.plugins.module_utils.k8s import objects, resources, waiter
+from ansible_collections.mataresit.emergency.plugins.module_utils.k8s.client import replan_on_conflict
 
 # Set on the Deployment by an undo to the previous revision, so that re-running
 # the same undo (whose "previous" is now the revision undone) changes nothing.
@@ -175,8 +176,11 @@ def _change(ctx, result):
         after = workloads.restart(client, ns, name, reason=p["reason"], dry_run=ctx.check_mode, kind=kind)
         result.update(changed=True, before=objects.strip(before), after=objects.strip(after), backup_path=backup_path)
     else:
-        result.update(undo(client, ns, name, to_revision=p["to_revision"], reason=p["reason"],
-                           dry_run=ctx.check_mode, deployment=before, incident_dir=p["incident_dir"]))
+        # An undo that lost the race with a status update (nothing written) is chosen again from a fresh read.
+        reads = iter([before])
+        result.update(replan_on_conflict(lambda: undo(
+            client, ns, name, to_revision=p["to_revision"], reason=p["reason"], dry_run=ctx.check_mode,
+            deployment=next(reads, None), incident_dir=p["incident_dir"])))
     result["diff"] = {"before_header": f"{kind} {ns}/{name} pod template (before)",
                       "after_header": f"{kind} {ns}/{name} pod template (after)",
                       "before": workloads.template(result["before"]), "after": workloads.template(result["after"])}

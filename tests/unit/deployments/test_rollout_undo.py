@@ -1,12 +1,15 @@
 """rollout.undo: target selection by owner uid, kubectl's template copy, idempotence, dry run."""
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from ansible_collections.mataresit.emergency.plugins.module_utils import workspace
 from ansible_collections.mataresit.emergency.plugins.module_utils.errors import ConfigError, ConflictError
 from ansible_collections.mataresit.emergency.plugins.module_utils.services import rollout
+from ansible_collections.mataresit.emergency.plugins.module_utils.module_runner import execute
 from tests.unit.deployments.builders import deployment, replicaset
+from tests.unit.fakes import fake_context
 
 DEP = "/apis/apps/v1/namespaces/ns/deployments/app"
 RS = "/apis/apps/v1/namespaces/ns/replicasets/"
@@ -106,6 +109,25 @@ def test_undo_that_lost_the_race_takes_its_record_back(api, client, history, tmp
     assert [str(path) for path in (tmp_path / workspace.ROLLOUT).iterdir()] == [result["backup_path"]]
     assert workspace.latest(str(tmp_path), workspace.ROLLOUT, ["ns", "deployment", "app", "undo"])[
         "object"]["spec"]["template"]["spec"]["containers"][0]["image"] == "app:v3-bad"
+
+
+def test_the_rollout_module_undoes_again_after_a_status_update(api, history, tmp_path):
+    """The deployment controller's status update lands between the module's read and its guarded undo: nothing was
+    written, so the undo is chosen again from a fresh read and made once, with one record."""
+    updates = []
+
+    def controller_updates_status(method, path):
+        if method == "PATCH" and not updates:
+            updates.append(path)
+            api.objects[path]["metadata"]["resourceVersion"] = "999"
+    api.before_write = controller_updates_status
+    ctx = fake_context("rollout", transport=httpx.MockTransport(api.handler), action="undo", name="app", namespace="ns",
+                       incident_dir=str(tmp_path), wait=False)
+    result = execute(ctx, rollout.operation)
+    assert result["changed"] and result["revision"] == 2
+    assert api.objects[DEP]["spec"]["template"]["spec"]["containers"][0]["image"] == "app:v2"
+    assert len([w for w in api.writes() if w[0] == "PATCH"]) == 2
+    assert [str(path) for path in (tmp_path / workspace.ROLLOUT).iterdir()] == [result["backup_path"]]
 
 
 def test_undo_without_history(api, client):
