@@ -133,6 +133,16 @@ class Playbook:
         return directory / "hosts.yml"
 
 
+def interleaved(ways, rounds, run):
+    """{way: [run(playbook) of each round]}, the ways taken in turn within each round, so that the load of this
+    (shared, noisy) host drifts over all of them alike instead of over the one timed last."""
+    results = {way: [] for way in ways}
+    for _ in range(rounds):
+        for way, playbook in ways.items():
+            results[way].append(run(playbook))
+    return results
+
+
 def span_until(timeline, since, end_phases):
     """Seconds from `since` (a Unix time) to the end of the last task of end_phases."""
     def ts(value):
@@ -252,10 +262,8 @@ def main():
             stage.settle()
             runbook.assessment()  # warm-up, untimed
             base = median([timed(runbook.assessment) for _ in range(args.rounds)])
-            results = {}
-            for way, playbook in ways.items():
-                runs = [playbook.run(stage.ns, "--tags", "preflight,assess") for _ in range(args.rounds)]
-                results[way] = median([r[0] for r in runs if r[1] == 0])
+            runs = interleaved(ways, args.rounds, lambda playbook: playbook.run(stage.ns, "--tags", "preflight,assess"))
+            results = {way: median([r[0] for r in done if r[1] == 0]) for way, done in runs.items()}
             row("P0 assessment: runbook commands vs p0-outage.yml --tags preflight,assess", base, results)
         if "bad_deploy" in only:
             times = []
@@ -263,17 +271,17 @@ def main():
                 stage.break_()
                 times.append(timed(runbook.undo))
             base = median(times)
-            whole, to_api, recovery = {}, {}, {}
-            for way, playbook in ways.items():
-                runs = []
-                for _ in range(args.rounds):
-                    stage.break_()
-                    (took, code, timeline), api = stage.time_rollback(lambda p=playbook: p.run(stage.ns))
-                    if code == 0 and stage.image() != BAD:
-                        runs.append((took, api, span_until(timeline, stage.rolled_back_at, ("recover", "validate"))))
-                whole[way] = median([r[0] for r in runs])
-                to_api[way] = median([r[1] for r in runs])
-                recovery[way] = median([r[2] for r in runs])
+            def bad_deploy_run(playbook):
+                stage.break_()
+                (took, code, timeline), api = stage.time_rollback(lambda: playbook.run(stage.ns))
+                if code == 0 and stage.image() != BAD:
+                    return took, api, span_until(timeline, stage.rolled_back_at, ("recover", "validate"))
+                return None
+
+            runs = {way: [r for r in done if r] for way, done in interleaved(ways, args.rounds, bad_deploy_run).items()}
+            whole = {way: median([r[0] for r in done]) for way, done in runs.items()}
+            to_api = {way: median([r[1] for r in done]) for way, done in runs.items()}
+            recovery = {way: median([r[2] for r in done]) for way, done in runs.items()}
             row("bad deploy: undo + status + curls vs p0-outage.yml end to end", base, whole)
             row("bad deploy: start to the rollback reaching the API server (goal <= 2 s)", None, to_api)
             row("bad deploy: recovery part (rollback at the API to validated) vs undo + status + curls (goal <= 3x)", base,
