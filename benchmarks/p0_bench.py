@@ -306,17 +306,20 @@ def main():
                     client.delete(resources.path("Namespace", None, triage_bench.BIG_NS))
         if "clusters" in only and args.clusters:
             triage_bench.ensure_reference_namespace(args.kubeconfig, client)
-            one, many = {}, {}
             with tempfile.TemporaryDirectory(prefix="p0-bench-inv-") as tmp:
-                for way, playbook in ways.items():
-                    single = playbook.cluster_inventory(1, Path(tmp) / way / "one")
-                    multi = playbook.cluster_inventory(args.clusters, Path(tmp) / way / "many")
-                    one[way] = median([r[0] for r in (playbook.run(triage_bench.REF_NS, "--tags", "preflight,assess",
-                                                                   inventory=single) for _ in range(args.rounds))
-                                       if r[1] == 0])
-                    many[way] = median([r[0] for r in (playbook.run(triage_bench.REF_NS, "--tags", "preflight,assess",
-                                                                    inventory=multi, forks=args.clusters)
-                                                       for _ in range(args.rounds)) if r[1] == 0])
+                inventories = {playbook: (playbook.cluster_inventory(1, Path(tmp) / way / "one"),
+                                          playbook.cluster_inventory(args.clusters, Path(tmp) / way / "many"))
+                               for way, playbook in ways.items()}
+
+                def one_and_many(playbook):
+                    single, multi = inventories[playbook]
+                    return (playbook.run(triage_bench.REF_NS, "--tags", "preflight,assess", inventory=single),
+                            playbook.run(triage_bench.REF_NS, "--tags", "preflight,assess", inventory=multi,
+                                         forks=args.clusters))
+
+                runs = interleaved(ways, args.rounds, one_and_many)
+            one = {way: median([r[0][0] for r in done if r[0][1] == 0]) for way, done in runs.items()}
+            many = {way: median([r[1][0] for r in done if r[1][1] == 0]) for way, done in runs.items()}
             for way in ways:
                 rows.append({"work": f"assessment of {args.clusters} clusters vs one (goal <= 2x), {way}",
                              "runbook_s": None, "one_cluster_s": one[way], f"{way}_s": many[way],
