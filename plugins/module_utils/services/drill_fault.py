@@ -50,14 +50,11 @@ def _bad(image, tag):
     return f"{repository.split('@', 1)[0]}:{tag}"
 
 
-def _set_image(client, obj, index, image, cause, dry_run):
-    """Set one container's image, guarded by obj's resourceVersion. A write that lost the race with another (most
-    often the controller's status update) is made again on a fresh read: it sets a value, so that is safe."""
-    kind, namespace, name = obj["kind"], meta(obj)["namespace"], meta(obj)["name"]
-    reads = iter([obj])
-
+def _set_image(client, kind, namespace, name, index, image, cause, dry_run):
+    """Set one container's image on a fresh read, guarded by its resourceVersion. A write that lost the race with
+    another (most often the controller's status update) reads and is made again: it sets a value, so that is safe."""
     def attempt():
-        current = next(reads, None) or client.read(kind, namespace, name)
+        current = client.read(kind, namespace, name)
         ops = [{"op": "test", "path": "/metadata/resourceVersion", "value": meta(current)["resourceVersion"]},
                {"op": "replace", "path": f"/spec/template/spec/containers/{index}/image", "value": image}]
         if cause:
@@ -73,7 +70,6 @@ def _image_fault(ctx):
         raise ConfigError(f"fault={p['fault']} needs the workload's name and namespace")
     kind = p["kind"] if p["fault"] == "bad_image" else "StatefulSet"
     obj = client.read(kind, p["namespace"], p["name"])
-    obj.setdefault("kind", kind)
     index, container = _container(obj, p["container"])
     good = container["image"]
     bad = _bad(good, p["image_tag"])
@@ -82,16 +78,14 @@ def _image_fault(ctx):
               "previous": {"image": good}, "image": bad}
     if good == bad or ctx.check_mode:
         if ctx.check_mode:
-            _set_image(client, obj, index, bad, None, dry_run=True)
+            _set_image(client, kind, p["namespace"], p["name"], index, bad, None, dry_run=True)
         return result
     cause = f"[DRILL] deploy {bad}" if p["fault"] == "bad_image" else None
-    patched = _set_image(client, obj, index, bad, cause, dry_run=False)
+    patched = _set_image(client, kind, p["namespace"], p["name"], index, bad, cause, dry_run=False)
     failing = _wait_failing(client, patched, bad, p["wait_timeout"], p["wait_sleep"])
     result["failing_pods"] = failing
     if p["fault"] == "not_ready_pod":
-        current = client.read(kind, p["namespace"], p["name"])
-        current.setdefault("kind", kind)
-        _set_image(client, current, index, good, None, dry_run=False)
+        _set_image(client, kind, p["namespace"], p["name"], index, good, None, dry_run=False)
         result["image"] = good
         result["msg"] = (f"{', '.join(failing)} crash-looped on {bad}; the image is back to {good} and the pod stays "
                          "not Ready until it is recycled")

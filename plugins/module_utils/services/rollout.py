@@ -169,18 +169,18 @@ def _change(ctx, result):
     """restart or undo, then wait for the rollout it starts."""
     p, client = ctx.params, ctx.client
     kind, ns, name = result["kind"], result["namespace"], result["name"]
-    before = client.read(kind, ns, name)
-    before.setdefault("kind", kind)
     if p["action"] == "restart":
+        before = client.read(kind, ns, name)
+        before.setdefault("kind", kind)
         backup_path = None if ctx.check_mode else backup(p["incident_dir"], "restart", before)
         after = workloads.restart(client, ns, name, reason=p["reason"], dry_run=ctx.check_mode, kind=kind)
         result.update(changed=True, before=objects.strip(before), after=objects.strip(after), backup_path=backup_path)
     else:
-        # An undo that lost the race with a status update (nothing written) is chosen again from a fresh read.
-        reads = iter([before])
+        # undo reads the Deployment itself: one that lost the race with a status update (nothing written) reads
+        # and chooses again.
         result.update(replan_on_conflict(lambda: undo(
             client, ns, name, to_revision=p["to_revision"], reason=p["reason"], dry_run=ctx.check_mode,
-            deployment=next(reads, None), incident_dir=p["incident_dir"])))
+            incident_dir=p["incident_dir"])))
     result["diff"] = {"before_header": f"{kind} {ns}/{name} pod template (before)",
                       "after_header": f"{kind} {ns}/{name} pod template (after)",
                       "before": workloads.template(result["before"]), "after": workloads.template(result["after"])}
