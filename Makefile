@@ -9,7 +9,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 
 .PHONY: venv build cluster-up cluster-down cluster-status monitoring-up monitoring-down monitoring-status demo \
-	demo-alerts test unit lint sanity bench bench-alerts docs clean
+	demo-alerts test unit lint sanity bench bench-floor bench-alerts docs clean
 
 venv: $(VENV)/.installed $(VENV)/.paths
 
@@ -83,6 +83,14 @@ bench: venv
 	$(BIN)/python tools/localcluster.py up
 	PATH="$$($(BIN)/python -c 'from tools import k8s_build; print(k8s_build.bin_dir())'):$$PATH" \
 	  $(BIN)/python benchmarks/p0_bench.py --cleanup $(BENCH_ARGS)
+
+# What ansible-playbook itself costs here (start-up, a task, a template) and the floor it sets for the P0 run's
+# steps (JSON in run/bench/ansible_floor.json).
+bench-floor: venv
+	$(BIN)/python tools/k8s_build.py --kubectl
+	$(BIN)/python tools/localcluster.py up
+	PATH="$$($(BIN)/python -c 'from tools import k8s_build; print(k8s_build.bin_dir())'):$$PATH" \
+	  $(BIN)/python benchmarks/ansible_floor.py
 
 # From a bad deploy to a resolved incident through Prometheus, Alertmanager and the rulebook (prints seconds).
 bench-alerts: venv
