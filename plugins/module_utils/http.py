@@ -155,12 +155,19 @@ def _causes(exc):
         exc = exc.__cause__ or exc.__context__
 
 
+# A handshake that the server ended without judging the certificates or the protocol (it was restarting,
+# shedding load, or could not read the hello): the request was never sent and a new connection may pass. Any
+# other TLS failure (a certificate, a protocol or cipher the two sides do not share) fails again.
+TLS_CUT_SHORT = ("unexpected_eof", "eof occurred in violation of protocol", "decode_error", "internal_error",
+                 "connection reset")
+
+
 def classify(exc):
     """Map an httpx transport error to (kind, retryable, detail).
 
     kind: tls, refused, unreachable, timeout or connection. Only failures to
-    establish the connection (refused, unreachable, connect timeout) are
-    retryable: the request never reached the server.
+    establish the connection (refused, unreachable, connect timeout, a TLS
+    handshake cut short) are retryable: the request never reached the server.
     """
     detail = str(exc) or type(exc).__name__
     if isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout)):
@@ -172,7 +179,9 @@ def classify(exc):
         text = " ".join(str(e) for e in chain).lower()
         if any(isinstance(e, (ssl.SSLError, ssl.CertificateError)) for e in chain) or \
                 any(word in text for word in ("ssl", "certificate", "tls", "handshake")):
-            return "tls", False, detail
+            cut_short = not any(isinstance(e, ssl.CertificateError) for e in chain) and \
+                any(sign in text for sign in TLS_CUT_SHORT)
+            return "tls", cut_short, detail
         if any(isinstance(e, ConnectionRefusedError) for e in chain) or "refused" in text or "errno 111" in text:
             return "refused", True, detail
         return "unreachable", True, detail

@@ -56,6 +56,47 @@ def test_only_requests_safe_to_repeat_wait_out_a_5xx_or_a_dropped_connection():
     assert http.retry_delay(5, OUTAGE, "GET", error=unknown, elapsed=1) is None
 
 
+def tls_error(text):
+    """A failed TLS handshake as httpx raises it: the ssl error is the cause."""
+    import ssl
+    error = httpx.ConnectError(text, request=REQUEST)
+    error.__cause__ = ssl.SSLError(1, text)
+    return error
+
+
+def test_a_tls_handshake_the_server_cut_short_is_retried_and_a_certificate_failure_is_not():
+    # Seen in CI: the API server answered one handshake with a decode_error alert; the request was never sent.
+    cut_short = ("[SSL: TLSV1_ALERT_DECODE_ERROR] tlsv1 alert decode error (_ssl.c:1006)",
+                 "[SSL: UNEXPECTED_EOF_WHILE_READING] EOF occurred in violation of protocol (_ssl.c:1006)")
+    for text in cut_short:
+        assert http.classify(tls_error(text))[:2] == ("tls", True)
+        # never sent, so even a write may go again; a TLS failure is no outage to wait out past the retries
+        assert http.retry_delay(1, OUTAGE, "PATCH", error=tls_error(text)) is not None
+        assert http.retry_delay(3, OUTAGE, "GET", error=tls_error(text), elapsed=1) is None
+    for text in ("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: unable to get local issuer certificate",
+                 "[SSL: SSLV3_ALERT_HANDSHAKE_FAILURE] sslv3 alert handshake failure",
+                 "[SSL: WRONG_VERSION_NUMBER] wrong version number",
+                 "[SSL: TLSV1_ALERT_UNKNOWN_CA] tlsv1 alert unknown ca"):
+        assert http.classify(tls_error(text))[:2] == ("tls", False)
+        assert http.retry_delay(1, OUTAGE, "GET", error=tls_error(text)) is None
+
+
+def test_the_client_connects_again_after_a_handshake_cut_short(api):
+    api.add("deployments", deployment())
+    failures = iter([tls_error("[SSL: TLSV1_ALERT_DECODE_ERROR] tlsv1 alert decode error (_ssl.c:1006)")])
+
+    def handler(request):
+        error = next(failures, None)
+        if error is not None:
+            raise error
+        return api.handler(request)
+
+    client = K8sClient(Connection(server="https://k8s.test", verify=False), transport=httpx.MockTransport(handler),
+                       sleep=lambda seconds: None)
+    assert client.get("/apis/apps/v1/namespaces/ns/deployments/app")["metadata"]["name"] == "app"
+    assert client.requests == 2
+
+
 class Outage:
     """A transport whose server refuses connections for the first `down` seconds of a fake clock."""
 
