@@ -24,10 +24,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime
 from pathlib import Path
 
-from benchmarks.common import find_kubectl, median, timed
+from benchmarks.common import find_kubectl, median
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -70,8 +69,7 @@ def task_counts(timeline, rolled_back_at):
 
     Entries that are not a task of the play have no duration (the escalation clock's own lines) or no play (what a
     background job did)."""
-    def ended(entry):
-        return datetime.fromisoformat(entry["time"].replace("Z", "+00:00")).timestamp()
+    from benchmarks.p0_bench import ended
 
     tasks = [e for e in timeline if e.get("duration_s") and e.get("play")]
     end = max(ended(e) for e in tasks if e.get("phase") in ("recover", "validate") and e.get("status") != "skipped")
@@ -95,16 +93,13 @@ def p0_rows(rounds):
     stage.client_kubeconfig = kubeconfig
     try:
         runbook = Runbook(kubectl, kubeconfig, stage.ns, f"10.{213 + int(os.environ.get('MRE_NET_INDEX') or 0)}.0.2")
-        undo = []
-        for _ in range(rounds):
-            stage.break_()
-            undo.append(timed(runbook.undo))
+        undo = runbook.timed_undo(stage, rounds)
         stage.break_()
         (_took, code, timeline), _api = stage.time_rollback(
             lambda: Playbook(REPO, kubeconfig, sandbox.settings()).run(stage.ns))
         if code or stage.rolled_back_at is None:
             raise SystemExit("the P0 run did not roll back")
-        return (*task_counts(timeline, stage.rolled_back_at), median(undo))
+        return (*task_counts(timeline, stage.rolled_back_at), undo)
     finally:
         stage.remove()
         sandbox.stop()

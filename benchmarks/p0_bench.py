@@ -31,6 +31,7 @@ import tempfile
 import threading
 import time
 import uuid
+from datetime import datetime
 from pathlib import Path
 
 import yaml
@@ -80,6 +81,14 @@ class Runbook:
         self.k("rollout", "undo", f"deployment/{APP}", "-n", self.ns)
         self.k("rollout", "status", f"deployment/{APP}", "-n", self.ns, "--timeout=300s")
         self.curls()
+
+    def timed_undo(self, stage, rounds):
+        """Median seconds of undo + status + curls, each round on a freshly broken deploy of the stage."""
+        times = []
+        for _ in range(rounds):
+            stage.break_()
+            times.append(timed(self.undo))
+        return median(times)
 
 
 class Playbook:
@@ -143,13 +152,14 @@ def interleaved(ways, rounds, run):
     return results
 
 
+def ended(entry):
+    """The Unix time at which a timeline entry's step ended."""
+    return datetime.fromisoformat(entry["time"].replace("Z", "+00:00")).timestamp()
+
+
 def span_until(timeline, since, end_phases):
     """Seconds from `since` (a Unix time) to the end of the last task of end_phases."""
-    def ts(value):
-        from datetime import datetime
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-
-    ends = [ts(e["time"]) for e in timeline if e.get("phase") in end_phases and e.get("status") != "skipped"]
+    ends = [ended(e) for e in timeline if e.get("phase") in end_phases and e.get("status") != "skipped"]
     return round(max(ends) - since, 3) if ends and since is not None else None
 
 
@@ -266,11 +276,7 @@ def main():
             results = {way: median([r[0] for r in done if r[1] == 0]) for way, done in runs.items()}
             row("P0 assessment: runbook commands vs p0-outage.yml --tags preflight,assess", base, results)
         if "bad_deploy" in only:
-            times = []
-            for _ in range(args.rounds):
-                stage.break_()
-                times.append(timed(runbook.undo))
-            base = median(times)
+            base = runbook.timed_undo(stage, args.rounds)
             def bad_deploy_run(playbook):
                 stage.break_()
                 (took, code, timeline), api = stage.time_rollback(lambda: playbook.run(stage.ns))
